@@ -1,0 +1,55 @@
+# Service Insight — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCALE ?=
+DAYS ?=
+GEN_ARGS := $(if $(SCALE),--scale $(SCALE)) $(if $(DAYS),--days $(DAYS))
+
+.PHONY: install run materialize generate serve test test-fast bench docs clean browser-deps
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch==2.13.0 is pinned in pyproject.toml; pip takes the CPU build from the local wheel cache.
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "from orchestration.dbt_project import parse_dbt_project; parse_dbt_project()"
+	@touch $(STAMP)
+
+generate: install
+	$(BIN)/service-insight generate $(GEN_ARGS)
+
+materialize: generate
+	$(BIN)/service-insight materialize
+
+docs: install
+	$(BIN)/service-insight docs
+
+serve: install
+	$(BIN)/service-insight serve
+
+# Install, generate the sample, build everything, then serve dashboards, Dagster UI and dbt docs.
+run: materialize
+	$(BIN)/service-insight serve
+
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { echo "installing Debian chromium + chromium-driver for the browser tests"; \
+	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >/dev/null \
+	    || echo "could not install chromium; browser tests will be skipped"; }
+
+test: install browser-deps
+	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+test-fast: install
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -m "not browser and not slow"
+
+bench: install
+	$(BIN)/service-insight bench
+
+clean:
+	rm -rf data dbt/target dbt/logs

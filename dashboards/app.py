@@ -1,0 +1,60 @@
+"""Service Insight dashboards: the frame (title, global filters) and the page navigation.
+
+Run with ``streamlit run dashboards/app.py``. Filters set here apply to every page and survive
+page changes because they live in the session state.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script by streamlit, the project may not be installed
+    sys.path.insert(0, str(ROOT))
+
+from dashboards.data import Filters, query, snapshot  # noqa: E402
+
+st.set_page_config(page_title="Service Insight", page_icon=":material/support_agent:", layout="wide")
+
+PAGES = [
+    st.Page(str(ROOT / "dashboards" / "pages" / "overview.py"), title="Overview", icon=":material/monitoring:",
+            url_path="overview", default=True),
+    st.Page(str(ROOT / "dashboards" / "pages" / "data_quality.py"), title="Data quality", icon=":material/rule:",
+            url_path="data_quality"),
+]
+
+
+def sidebar_filters() -> None:
+    ref = snapshot()
+    st.sidebar.title("Service Insight")
+    if ref is None:
+        st.sidebar.info("No published warehouse snapshot yet.")
+        st.session_state["filters"] = None
+        return
+    st.sidebar.caption(f"Snapshot {ref.version[:15]} · published {ref.published_at[:19].replace('T', ' ')} UTC")
+    bounds = query("select min(kpi_date) as lo, max(kpi_date) as hi from marts.fct_kpi_daily")
+    if bounds.empty or bounds.iloc[0]["lo"] is None or str(bounds.iloc[0]["lo"]) == "NaT":
+        lo = hi = date.today()
+    else:
+        lo, hi = bounds.iloc[0]["lo"].date(), bounds.iloc[0]["hi"].date()
+    default_start = max(lo, hi - timedelta(days=29))
+    picked = st.sidebar.date_input("Period", value=st.session_state.get("period", (default_start, hi)),
+                                   min_value=lo, max_value=hi)
+    if isinstance(picked, tuple) and len(picked) == 2:
+        st.session_state["period"] = picked
+    start, end = st.session_state.get("period", (default_start, hi))
+    channels = query("select distinct channel from marts.fct_kpi_daily order by 1")
+    queues = query("select distinct queue_id from marts.fct_kpi_daily where queue_id is not null order by 1")
+    chosen_channels = st.sidebar.multiselect("Channels", channels["channel"].tolist() if not channels.empty else [],
+                                             key="channels", placeholder="All channels")
+    chosen_queues = st.sidebar.multiselect("Queues", queues["queue_id"].tolist() if not queues.empty else [],
+                                           key="queues", placeholder="All queues")
+    st.session_state["filters"] = Filters(start, end, tuple(chosen_channels), tuple(chosen_queues))
+
+
+sidebar_filters()
+st.navigation(PAGES).run()

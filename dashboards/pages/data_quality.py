@@ -1,0 +1,51 @@
+"""Data quality: what arrived, what was rejected and why — nothing disappears silently."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from dashboards.data import has_table, query, snapshot
+from dashboards.widgets import download_button, empty_state
+
+st.title("Data quality")
+if snapshot() is None or not has_table("fct_ingest_files"):
+    empty_state()
+    st.stop()
+
+totals = query("""
+    select source_name as source, count(*) as files, sum(rows_in) as rows_in, sum(rows_loaded) as rows_loaded,
+           sum(rows_quarantined) as rows_quarantined, bool_and(counts_reconcile) as counts_reconcile
+    from marts.fct_ingest_files group by 1 order by 1""")
+all_in, loaded, bad = (int(totals[c].sum()) for c in ("rows_in", "rows_loaded", "rows_quarantined"))
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Records received", f"{all_in:,}")
+c2.metric("Loaded", f"{loaded:,}")
+c3.metric("Quarantined", f"{bad:,}", f"{bad / all_in:.2%} of input" if all_in else None, delta_color="off")
+c4.metric("Counts reconcile", "yes" if all_in == loaded + bad else "NO")
+
+st.subheader("By source")
+st.dataframe(totals, hide_index=True, width="stretch")
+
+st.subheader("Quarantined records")
+reasons = query("""
+    select source_name as source,
+           regexp_replace(reason, '''[^'']*''', '''…''', 'g') as reason,
+           count(*) as records
+    from marts.fct_ingest_quarantine group by all order by records desc""")
+if reasons.empty:
+    st.success("Nothing was quarantined: every landing record loaded.")
+    st.stop()
+st.plotly_chart(px.bar(reasons, x="records", y="reason", color="source", orientation="h",
+                       labels={"reason": ""}), width="stretch")
+
+sources = sorted(reasons["source"].unique().tolist())
+picked = st.multiselect("Sources", sources, placeholder="All sources")
+params = tuple(picked)
+where = f"where source_name in ({', '.join('?' for _ in picked)})" if picked else ""
+records = query(f"""
+    select source_name as source, source_file as file, line, reason, record_masked as record, quarantined_at
+    from marts.fct_ingest_quarantine {where}
+    order by quarantined_at desc, source_file, line limit 5000""", params)
+st.dataframe(records, hide_index=True, width="stretch")
+download_button(records, "quarantine.csv", "Download quarantined records (CSV)")

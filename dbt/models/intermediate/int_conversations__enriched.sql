@@ -1,0 +1,106 @@
+with
+
+conversations as (
+    select * from {{ ref('stg_raw__conversations') }}
+),
+
+calls as (
+    select * from {{ ref('stg_raw__calls') }}
+),
+
+surveys as (
+    select * from {{ ref('stg_raw__surveys') }}
+),
+
+turns as (
+    select * from {{ ref('stg_raw__turns') }}
+),
+
+queues as (
+    select * from {{ ref('stg_raw__queues') }}
+),
+
+channel_costs as (
+    select * from {{ ref('channel_costs') }}
+),
+
+call_per_conversation as (
+    select distinct on (conversation_id) *
+    from calls
+    order by conversation_id, started_at
+),
+
+survey_per_conversation as (
+    -- One answer per contact: the first one the customer gave.
+    select distinct on (conversation_id) *
+    from surveys
+    order by conversation_id, responded_at
+),
+
+turn_summary as (
+    select
+        conversation_id,
+        count(*) as turn_count,
+        count(*) filter (where speaker = 'customer') as customer_turn_count,
+        sum(pii_items_masked) as pii_items_masked
+    from turns
+    group by conversation_id
+),
+
+next_contact as (
+    -- The same customer's next contact on any channel: a repeat means it was not resolved first time.
+    select
+        conversation_id,
+        lead(started_at) over (partition by customer_id order by started_at, conversation_id) as next_contact_at
+    from conversations
+),
+
+joined as (
+    select
+        conversations.*,
+        entry_queue.team_id as entry_team_id,
+        final_queue.team_id as team_id,
+        call_per_conversation.call_id,
+        call_per_conversation.wait_seconds,
+        call_per_conversation.talk_seconds,
+        call_per_conversation.hold_seconds,
+        call_per_conversation.wrap_seconds,
+        coalesce(call_per_conversation.is_abandoned, conversations.disposition = 'abandoned') as is_abandoned,
+        next_contact.next_contact_at,
+        survey_per_conversation.csat,
+        survey_per_conversation.nps,
+        coalesce(turn_summary.turn_count, 0) as turn_count,
+        coalesce(turn_summary.customer_turn_count, 0) as customer_turn_count,
+        coalesce(turn_summary.pii_items_masked, 0) as pii_items_masked,
+        channel_costs.fixed_cost_per_contact,
+        channel_costs.cost_per_handle_minute
+    from conversations
+    left join queues as entry_queue on conversations.queue_id = entry_queue.queue_id
+    left join queues as final_queue on conversations.final_queue_id = final_queue.queue_id
+    left join call_per_conversation using (conversation_id)
+    left join survey_per_conversation using (conversation_id)
+    left join turn_summary using (conversation_id)
+    left join next_contact using (conversation_id)
+    left join channel_costs on conversations.channel = channel_costs.channel
+),
+
+final as (
+    select
+        *,
+        transfer_count > 0 as is_transferred,
+        coalesce(
+            next_contact_at <= started_at + to_days({{ var('fcr_window_days') }}),
+            false
+        ) as has_repeat_contact,
+        not is_abandoned
+            and disposition = 'resolved'
+            and not coalesce(next_contact_at <= started_at + to_days({{ var('fcr_window_days') }}), false)
+            as is_first_contact_resolution,
+        case
+            when is_abandoned then 0.0
+            else coalesce(fixed_cost_per_contact, 0) + coalesce(handle_seconds, 0) / 60.0 * coalesce(cost_per_handle_minute, 0)
+        end as contact_cost
+    from joined
+)
+
+select * from final

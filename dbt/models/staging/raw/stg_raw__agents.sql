@@ -1,0 +1,19 @@
+with
+
+source as (
+    select * from {{ source('raw', 'agents') }}
+),
+
+final as (
+    select
+        agent_id,
+        agent_name,
+        team_id,
+        string_split(coalesce(languages, ''), '|') as languages,
+        hired_on,
+        site
+    from source
+    qualify row_number() over (partition by agent_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+)
+
+select * from final

@@ -1,0 +1,20 @@
+with
+
+source as (
+    select * from {{ source('raw', 'annotations') }}
+),
+
+final as (
+    select
+        annotation_id,
+        conversation_id,
+        annotator,
+        intent,
+        emotion,
+        resolved,
+        labelled_at
+    from source
+    qualify row_number() over (partition by annotation_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+)
+
+select * from final

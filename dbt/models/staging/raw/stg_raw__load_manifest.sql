@@ -1,0 +1,22 @@
+with
+
+source as (
+    select * from {{ source('raw', '_load_manifest') }}
+),
+
+final as (
+    select
+        source as source_name,
+        source_file,
+        file_sha256,
+        size_bytes,
+        rows_in,
+        rows_loaded,
+        rows_quarantined,
+        status,
+        note,
+        loaded_at
+    from source
+)
+
+select * from final

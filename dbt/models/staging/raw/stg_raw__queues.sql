@@ -1,0 +1,17 @@
+with
+
+source as (
+    select * from {{ source('raw', 'queues') }}
+),
+
+final as (
+    select
+        queue_id,
+        queue_name,
+        team_id,
+        ivr_digit
+    from source
+    qualify row_number() over (partition by queue_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+)
+
+select * from final

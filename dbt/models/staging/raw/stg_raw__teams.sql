@@ -1,0 +1,16 @@
+with
+
+source as (
+    select * from {{ source('raw', 'teams') }}
+),
+
+final as (
+    select
+        team_id,
+        team_name,
+        category
+    from source
+    qualify row_number() over (partition by team_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+)
+
+select * from final

@@ -1,0 +1,29 @@
+"""Publishing the marts as a read-only snapshot for dashboards (see warehouse/snapshot.py)."""
+
+
+from pathlib import Path
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from orchestration.assets.ingestion import WRITER_POOL
+from orchestration.assets.transformations import service_insight_dbt_assets
+from orchestration.resources import WarehouseResource
+from warehouse.snapshot import publish
+
+
+@asset(
+    group_name="publishing",
+    deps=[service_insight_dbt_assets],
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="Read-only copy of the marts that Streamlit reads; swapped in atomically after a good build.",
+)
+def warehouse_snapshot(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    ref = publish(Path(warehouse.database), Path(warehouse.snapshot_dir), warehouse.snapshots_to_keep, context.run_id)
+    context.log.info(f"published snapshot {ref.version} ({len(ref.tables)} tables)")
+    return MaterializeResult(metadata={
+        "version": ref.version,
+        "path": MetadataValue.path(str(ref.path)),
+        "tables": MetadataValue.json(ref.tables),
+        "size_mb": round(ref.path.stat().st_size / 1e6, 2),
+    })

@@ -1,0 +1,14 @@
+"""Every dbt model, seed and test as Dagster assets, with lineage from the raw tables."""
+
+
+from dagster import AssetExecutionContext
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration.assets.ingestion import WRITER_POOL
+from orchestration.dbt_project import dbt_project
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, pool=WRITER_POOL)
+def service_insight_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    """``dbt build``: models, seeds and their tests, in dependency order."""
+    yield from dbt.cli(["build"], context=context).stream()

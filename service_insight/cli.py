@@ -1,0 +1,201 @@
+"""``service-insight``: the commands behind the Makefile targets.
+
+    service-insight generate [--scale N] [--days D]   write sample landing files
+    service-insight import-abcd FILE                  bring in ABCD-format conversations
+    service-insight materialize                       load, build and publish (headless)
+    service-insight docs                              dbt docs generate
+    service-insight serve                             dashboards, Dagster UI and dbt docs
+    service-insight bench [NAME ...]                  run benchmarks under bench/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+from service_insight.settings import DBT_PROJECT_DIR, PROJECT_ROOT, get_settings
+
+
+def _dagster_home() -> Path:
+    """A persistent Dagster instance under the data folder, so the UI shows every run."""
+    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().data_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(
+            "# One run at a time: DuckDB has one writer.\n"
+            "concurrency:\n  runs:\n    max_concurrent_runs: 1\n  pools:\n    default_limit: 1\n"
+            "telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from warehouse.generator.core import GeneratorConfig
+    from warehouse.generator.writer import generate
+
+    s = get_settings()
+    if args.clean:
+        for folder in (s.landing_dir, s.ground_truth_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+    config = GeneratorConfig(
+        conversations=args.scale or s.sample_conversations, days=args.days or s.sample_days,
+        end=date.fromisoformat(args.end or s.sample_end), seed=args.seed if args.seed is not None else s.seed,
+        bad_row_rate=args.bad_row_rate,
+    )
+    started = time.perf_counter()
+    summary = generate(config, s.landing_dir, s.ground_truth_dir, progress=not args.quiet)
+    print(f"wrote {summary['conversations']:,} conversations, {summary['turns']:,} turns, "
+          f"{summary['calls']:,} calls, {summary['order_lines']:,} order lines over {config.days} days "
+          f"({config.start} .. {config.end}) to {s.landing_dir} in {time.perf_counter() - started:.1f} s")
+    print(f"ground truth: {s.ground_truth_dir}")
+    return 0
+
+
+def cmd_import_abcd(args: argparse.Namespace) -> int:
+    from warehouse.importers.abcd import import_abcd
+
+    s = get_settings()
+    start = datetime.fromisoformat(args.start) if args.start else datetime.combine(date.today(), datetime.min.time())
+    counts = import_abcd(Path(args.file), s.landing_dir, start)
+    print(f"imported {counts} into {s.landing_dir}; run `service-insight materialize` to load them")
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    _dagster_home()
+    from dagster import DagsterInstance, materialize
+
+    from orchestration.definitions import ALL_ASSETS, build_resources
+
+    started = time.perf_counter()
+    result = materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.get(),
+                         raise_on_error=False)
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure:
+                print(f"FAILED: {event.message}", file=sys.stderr)
+        print(f"materialization failed after {elapsed:.0f} s; the last good snapshot is still published",
+              file=sys.stderr)
+        return 1
+    print(f"materialized {len(result.get_asset_materialization_events())} assets in {elapsed:.0f} s")
+    if not args.no_docs:
+        cmd_docs(args)
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    get_settings().export_env()
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(["docs", "generate", "--project-dir", str(DBT_PROJECT_DIR),
+                                 "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"])
+    if not result.success:
+        print(f"dbt docs generate failed: {result.exception}", file=sys.stderr)
+        return 1
+    print(f"dbt docs written to {DBT_PROJECT_DIR / 'target'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    s = get_settings()
+    s.export_env()
+    _dagster_home()
+    host = os.environ.get("SI_HOST", "127.0.0.1")
+    bin_dir = Path(sys.executable).parent
+    services = {
+        "dashboards": ([str(bin_dir / "streamlit"), "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
+                        "--server.port", str(s.streamlit_port), "--server.address", host,
+                        "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                       f"http://{host}:{s.streamlit_port}"),
+        "dagster": ([str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", "-h", host,
+                     "-p", str(s.dagster_port)], f"http://{host}:{s.dagster_port}"),
+        "dbt docs": ([str(bin_dir / "dbt"), "docs", "serve", "--project-dir", str(DBT_PROJECT_DIR),
+                      "--profiles-dir", str(DBT_PROJECT_DIR), "--port", str(s.dbt_docs_port), "--host", host,
+                      "--no-browser"], f"http://{host}:{s.dbt_docs_port}"),
+    }
+    if not (DBT_PROJECT_DIR / "target" / "catalog.json").exists():
+        cmd_docs(args)
+    procs = {}
+    for name, (cmd, _) in services.items():
+        procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT, start_new_session=True)
+    print("\nService Insight is up:")
+    for name, (_, url) in services.items():
+        print(f"  {name:<11} {url}")
+    print("Ctrl-C stops everything.\n", flush=True)
+
+    def stop(*_: object) -> None:
+        for p in procs.values():
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs.values():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        for name, p in procs.items():
+            if p.poll() is not None:
+                print(f"{name} exited with code {p.returncode}; stopping", file=sys.stderr)
+                stop()
+        time.sleep(1)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    names = args.names or sorted(p.stem for p in (PROJECT_ROOT / "bench").glob("*.py") if not p.stem.startswith("_"))
+    code = 0
+    for name in names:
+        print(f"== bench/{name}.py", flush=True)
+        code |= subprocess.call([sys.executable, str(PROJECT_ROOT / "bench" / f"{name}.py"), *args.extra],
+                                cwd=PROJECT_ROOT)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="service-insight", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="write deterministic sample landing files")
+    g.add_argument("--scale", type=int, help="number of conversations (default SI_SCALE or 3000)")
+    g.add_argument("--days", type=int, help="days covered (default SI_DAYS or 120)")
+    g.add_argument("--end", help="last day, YYYY-MM-DD (default SI_SAMPLE_END)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--bad-row-rate", type=float, default=0.002, help="share of deliberately broken rows")
+    g.add_argument("--clean", action="store_true", help="remove existing landing files and ground truth first")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=cmd_generate)
+    a = sub.add_parser("import-abcd", help="convert an ABCD-format JSON file into landing files")
+    a.add_argument("file")
+    a.add_argument("--start", help="timestamp of the first conversation (default: today 00:00)")
+    a.set_defaults(func=cmd_import_abcd)
+    m = sub.add_parser("materialize", help="materialize every asset, publish a snapshot, generate dbt docs")
+    m.add_argument("--no-docs", action="store_true")
+    m.set_defaults(func=cmd_materialize)
+    d = sub.add_parser("docs", help="dbt docs generate")
+    d.set_defaults(func=cmd_docs)
+    s = sub.add_parser("serve", help="serve the dashboards, the Dagster UI and the dbt docs")
+    s.set_defaults(func=cmd_serve)
+    b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")
+    b.add_argument("names", nargs="*")
+    b.add_argument("--", dest="extra", nargs=argparse.REMAINDER, default=[])
+    b.set_defaults(func=cmd_bench, extra=[])
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

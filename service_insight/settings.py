@@ -1,0 +1,103 @@
+"""One typed settings object for every part of Service Insight.
+
+Why: the generator, the loaders, Dagster, dbt and Streamlit must agree on where the data
+lives. Every value comes from an ``SI_*`` environment variable with a default that works
+from a fresh clone, so ``make run`` needs no configuration and tests only set ``SI_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+
+
+def _env_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name)
+    return Path(raw).expanduser().resolve() if raw else default.resolve()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:  # an actionable message beats a bare traceback
+        raise ValueError(f"environment variable {name}={raw!r} must be an integer") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and knobs; build with :func:`get_settings` so env vars are honoured."""
+
+    data_dir: Path
+    landing_dir: Path
+    ground_truth_dir: Path
+    warehouse_path: Path
+    snapshot_dir: Path
+    model_dir: Path
+    device: str = "auto"
+    seed: int = 7
+    sample_conversations: int = 3000
+    sample_days: int = 120
+    sample_end: str = "2026-10-31"
+    snapshots_to_keep: int = 3
+    max_field_chars: int = 100_000
+    load_batch_files: int = 400
+    timezone: str = "Asia/Shanghai"
+    dagster_port: int = 3000
+    streamlit_port: int = 8501
+    dbt_docs_port: int = 8080
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def snapshot_pointer(self) -> Path:
+        """A small JSON file naming the current snapshot; replaced atomically on publish."""
+        return self.snapshot_dir / "CURRENT.json"
+
+    def resolved_device(self) -> str:
+        """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``."""
+        if self.device != "auto":
+            return self.device
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except Exception:  # torch missing or broken: the CPU path still works
+            return "cpu"
+
+    def export_env(self) -> None:
+        """Expose the resolved paths to child processes (dbt reads SI_WAREHOUSE_PATH)."""
+        os.environ["SI_DATA_DIR"] = str(self.data_dir)
+        os.environ["SI_WAREHOUSE_PATH"] = str(self.warehouse_path)
+        os.environ["SI_LANDING_DIR"] = str(self.landing_dir)
+        os.environ["SI_SNAPSHOT_DIR"] = str(self.snapshot_dir)
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment (cheap; call it where you need it)."""
+    data_dir = _env_path("SI_DATA_DIR", Path.cwd() / "data")
+    return Settings(
+        data_dir=data_dir,
+        landing_dir=_env_path("SI_LANDING_DIR", data_dir / "landing"),
+        ground_truth_dir=_env_path("SI_GROUND_TRUTH_DIR", data_dir / "ground_truth"),
+        warehouse_path=_env_path("SI_WAREHOUSE_PATH", data_dir / "warehouse" / "warehouse.duckdb"),
+        snapshot_dir=_env_path("SI_SNAPSHOT_DIR", data_dir / "snapshots"),
+        model_dir=_env_path("SI_MODEL_DIR", data_dir / "models"),
+        device=os.environ.get("SI_DEVICE", "auto"),
+        seed=_env_int("SI_SEED", 7),
+        sample_conversations=_env_int("SI_SCALE", 3000),
+        sample_days=_env_int("SI_DAYS", 120),
+        sample_end=os.environ.get("SI_SAMPLE_END", "2026-10-31"),
+        snapshots_to_keep=_env_int("SI_SNAPSHOTS_TO_KEEP", 3),
+        max_field_chars=_env_int("SI_MAX_FIELD_CHARS", 100_000),
+        load_batch_files=_env_int("SI_LOAD_BATCH_FILES", 400),
+        timezone=os.environ.get("SI_TIMEZONE", "Asia/Shanghai"),
+        dagster_port=_env_int("SI_DAGSTER_PORT", 3000),
+        streamlit_port=_env_int("SI_STREAMLIT_PORT", 8501),
+        dbt_docs_port=_env_int("SI_DBT_DOCS_PORT", 8080),
+    )

@@ -1,0 +1,106 @@
+"""Publishing read-only snapshots of the marts, so readers never see a lock or a half-built table.
+
+Why: DuckDB has one writer. Dagster writes the warehouse; after every successful build the
+mart tables are copied into a new, separate DuckDB file which is then named in
+``CURRENT.json`` by an atomic rename. Readers (Streamlit) open the file the pointer names,
+read-only; a snapshot file is never written again once published. Only marts are copied: raw
+PII stays in the writer's file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from warehouse.db import writer
+
+PUBLISHED_SCHEMAS = ("marts",)
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    version: str
+    path: Path
+    published_at: str
+    tables: dict[str, int]
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(warehouse_path: Path, snapshot_dir: Path, keep: int = 3, run_id: str | None = None) -> SnapshotRef:
+    """Copy the published schemas into a new snapshot file and point CURRENT.json at it."""
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc)
+    version = f"{stamp:%Y%m%dT%H%M%S%fZ}-{(run_id or uuid.uuid4().hex)[:8]}"
+    final = snapshot_dir / f"warehouse-{version}.duckdb"
+    tmp = snapshot_dir / f".building-{version}.duckdb"
+    tables: dict[str, int] = {}
+    with writer(warehouse_path) as conn:
+        conn.execute(f"attach '{tmp}' as snap")
+        try:
+            for schema in PUBLISHED_SCHEMAS:
+                names = [r[0] for r in conn.execute(
+                    "select table_name from information_schema.tables where table_schema = ? "
+                    "and table_catalog = current_database() order by 1", [schema]).fetchall()]
+                conn.execute(f"create schema if not exists snap.{schema}")
+                for name in names:
+                    conn.execute(f'create table snap.{schema}."{name}" as select * from {schema}."{name}"')
+                    tables[f"{schema}.{name}"] = conn.execute(
+                        f'select count(*) from snap.{schema}."{name}"').fetchone()[0]
+            conn.execute("create table snap.main.snapshot_info (version varchar, published_at timestamp, tables json)")
+            conn.execute("insert into snap.main.snapshot_info values (?, ?, ?)",
+                         [version, stamp.replace(tzinfo=None), json.dumps(tables)])
+            conn.execute("checkpoint snap")
+        finally:
+            conn.execute("detach snap")
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    pointer = {"version": version, "file": final.name, "published_at": stamp.isoformat(), "tables": tables}
+    tmp_pointer = snapshot_dir / f".CURRENT-{version}.json"
+    tmp_pointer.write_text(json.dumps(pointer, indent=2))
+    with tmp_pointer.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp_pointer, snapshot_dir / "CURRENT.json")
+    _fsync_dir(snapshot_dir)
+    _prune(snapshot_dir, keep, final.name)
+    return SnapshotRef(version, final, pointer["published_at"], tables)
+
+
+def _prune(snapshot_dir: Path, keep: int, current: str) -> None:
+    """Drop old snapshots; readers that still have one open keep reading it (POSIX unlink)."""
+    files = sorted(snapshot_dir.glob("warehouse-*.duckdb"))
+    for old in files[:-max(1, keep)]:
+        if old.name != current:
+            old.unlink(missing_ok=True)
+    for stale in snapshot_dir.glob(".building-*.duckdb*"):
+        stale.unlink(missing_ok=True)  # left by a run that was killed while copying
+
+
+def current(snapshot_dir: Path) -> SnapshotRef | None:
+    """The snapshot CURRENT.json names, or None before the first successful build."""
+    pointer = snapshot_dir / "CURRENT.json"
+    try:
+        data = json.loads(pointer.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    path = snapshot_dir / data["file"]
+    if not path.exists():
+        return None
+    return SnapshotRef(data["version"], path, data["published_at"], data.get("tables", {}))
+
+
+def open_readonly(ref: SnapshotRef) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(ref.path), read_only=True)

@@ -1,0 +1,113 @@
+"""The landing-file contract: what each source folder holds and which columns it must have.
+
+Why one table of specs: the loader, the dbt sources and the docs all need the same facts
+(names, types, required columns, natural keys); keeping them in one place means a new
+source is one entry here plus its staging model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str = "VARCHAR"  # DuckDB type the raw table stores
+    required: bool = False
+    check: str | None = None  # SQL predicate on the typed value ``v`` that must hold
+    check_message: str = ""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    format: str  # "csv" | "jsonl" | "parquet"
+    columns: tuple[Column, ...]
+    natural_key: tuple[str, ...]
+    description: str
+    daily: bool = True  # a new file per day (events) rather than full reference snapshots
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return {"csv": (".csv",), "jsonl": (".jsonl", ".json"), "parquet": (".parquet",)}[self.format]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+_CHANNEL = Column("channel", required=True, check="v in ('chat', 'phone', 'email')",
+                  check_message="channel must be chat, phone or email")
+_SPEAKER = Column("speaker", required=True, check="v in ('customer', 'agent', 'bot', 'system')",
+                  check_message="speaker must be customer, agent, bot or system")
+_NONNEG = "v >= 0"
+
+SOURCES: tuple[SourceSpec, ...] = (
+    SourceSpec("conversations", "jsonl", (
+        Column("conversation_id", required=True), _CHANNEL,
+        Column("started_at", "TIMESTAMP", required=True), Column("ended_at", "TIMESTAMP"),
+        Column("customer_id", required=True), Column("agent_id"), Column("queue_id", required=True),
+        Column("final_queue_id"), Column("ui_locale"), Column("order_id"), Column("disposition"),
+        Column("transfer_count", "INTEGER", check=_NONNEG, check_message="transfer_count must be >= 0"),
+        Column("handle_seconds", "INTEGER", check=_NONNEG, check_message="handle_seconds must be >= 0"),
+        Column("first_response_seconds", "INTEGER"),
+    ), ("conversation_id",), "Conversation headers exported by the chat, e-mail and telephony platforms."),
+    SourceSpec("turns", "csv", (
+        Column("conversation_id", required=True),
+        Column("turn_index", "INTEGER", required=True, check=_NONNEG, check_message="turn_index must be >= 0"),
+        _SPEAKER, Column("ts", "TIMESTAMP", required=True), Column("text", required=True),
+    ), ("conversation_id", "turn_index"), "Every utterance of every conversation, in order (raw text, contains PII)."),
+    SourceSpec("calls", "csv", (
+        Column("call_id", required=True), Column("conversation_id", required=True),
+        Column("queue_id", required=True), Column("ivr_path"), Column("caller_number"),
+        Column("started_at", "TIMESTAMP", required=True),
+        Column("ring_seconds", "INTEGER"), Column("wait_seconds", "INTEGER"), Column("talk_seconds", "INTEGER"),
+        Column("hold_seconds", "INTEGER"), Column("wrap_seconds", "INTEGER"), Column("transfers", "INTEGER"),
+        Column("abandoned", "BOOLEAN", required=True), Column("recording_id"),
+    ), ("call_id",), "Call-detail records from the telephony platform (ACD/IVR)."),
+    SourceSpec("voice_features", "parquet", (
+        Column("recording_id", required=True), Column("conversation_id", required=True),
+        Column("turn_index", "INTEGER", required=True), Column("speaker"),
+        Column("start_offset_s", "DOUBLE"), Column("duration_s", "DOUBLE"), Column("pitch_mean_hz", "DOUBLE"),
+        Column("pitch_var", "DOUBLE"), Column("energy_db", "DOUBLE"), Column("speaking_rate_sps", "DOUBLE"),
+    ), ("recording_id", "turn_index"), "Per-utterance prosody from the speech-analytics engine."),
+    SourceSpec("surveys", "csv", (
+        Column("survey_id", required=True), Column("conversation_id", required=True),
+        Column("responded_at", "TIMESTAMP", required=True),
+        Column("csat", "INTEGER", check="v between 1 and 5", check_message="csat must be 1-5"),
+        Column("nps", "INTEGER", check="v between 0 and 10", check_message="nps must be 0-10"),
+    ), ("survey_id",), "Post-contact survey answers (CSAT 1-5, NPS 0-10)."),
+    SourceSpec("orders", "parquet", (
+        Column("order_id", required=True), Column("line_number", "INTEGER", required=True),
+        Column("customer_id", required=True), Column("ordered_at", "TIMESTAMP", required=True),
+        Column("product_id", required=True), Column("quantity", "INTEGER"), Column("unit_price", "DOUBLE"),
+    ), ("order_id", "line_number"), "Order lines from the shop."),
+    SourceSpec("annotations", "jsonl", (
+        Column("annotation_id", required=True), Column("conversation_id", required=True),
+        Column("annotator", required=True), Column("intent"), Column("emotion"),
+        Column("resolved", "BOOLEAN"), Column("labelled_at", "TIMESTAMP"),
+    ), ("annotation_id",), "Labels from human annotators (two per sampled conversation)."),
+    SourceSpec("customers", "csv", (
+        Column("customer_id", required=True), Column("full_name"), Column("given_name"), Column("family_name"),
+        Column("language"), Column("phone"), Column("email"), Column("id_card"), Column("bank_card"),
+        Column("city"), Column("segment"), Column("signup_date", "DATE"),
+    ), ("customer_id",), "CRM customer snapshot (contains PII).", daily=False),
+    SourceSpec("agents", "csv", (
+        Column("agent_id", required=True), Column("agent_name"), Column("team_id", required=True),
+        Column("languages"), Column("hired_on", "DATE"), Column("site"),
+    ), ("agent_id",), "Workforce-management agent roster.", daily=False),
+    SourceSpec("teams", "csv", (
+        Column("team_id", required=True), Column("team_name"), Column("category"),
+    ), ("team_id",), "Teams of the contact centre.", daily=False),
+    SourceSpec("queues", "csv", (
+        Column("queue_id", required=True), Column("queue_name"), Column("team_id", required=True),
+        Column("ivr_digit", "INTEGER"),
+    ), ("queue_id",), "Routing queues and the IVR digit leading to each.", daily=False),
+    SourceSpec("products", "parquet", (
+        Column("product_id", required=True), Column("name_en"), Column("name_zh"), Column("category"),
+        Column("price", "DOUBLE"),
+    ), ("product_id",), "Product catalogue.", daily=False),
+)
+
+SOURCE_BY_NAME = {s.name: s for s in SOURCES}
