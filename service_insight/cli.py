@@ -94,12 +94,14 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     get_settings().export_env()
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(["docs", "generate", "--project-dir", str(DBT_PROJECT_DIR),
-                                 "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"])
-    if not result.success:
-        print(f"dbt docs generate failed: {result.exception}", file=sys.stderr)
+    # A separate process: dbt-duckdb keeps its connection (and DuckDB's file lock) for the life
+    # of the process that ran it, which must not be ours.
+    dbt = Path(sys.executable).parent / "dbt"
+    result = subprocess.run([str(dbt) if dbt.exists() else "dbt", "docs", "generate", "--project-dir",
+                             str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+                            cwd=DBT_PROJECT_DIR)
+    if result.returncode != 0:
+        print("dbt docs generate failed (see the dbt output above)", file=sys.stderr)
         return 1
     print(f"dbt docs written to {DBT_PROJECT_DIR / 'target'}")
     return 0

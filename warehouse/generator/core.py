@@ -193,8 +193,8 @@ class ContactCentreSimulator:
             langs = [home] + [lang for lang in LANGUAGE_SHARE if lang != home and rng.random() < 0.3]
             if i < 2 * len(TEAMS):  # every team speaks both pivot languages
                 langs = sorted(set(langs) | {"zh", "en"})
-            given = rng.choice(pb.GIVEN_NAMES[home])
-            name = given if home != "zh" else f"{rng.choice(pb.FAMILY_NAMES['zh'])}{given}"
+            # Agents go by a work name (given name only), as most contact centres do.
+            name = rng.choice(pb.GIVEN_NAMES[home])
             agents.append(Agent(
                 agent_id=f"A{i + 1:05d}", name=name, team=team, languages=tuple(langs),
                 skill=round(rng.uniform(0.55, 1.0), 3),
@@ -469,6 +469,8 @@ class ContactCentreSimulator:
             evidence["identity_check"] = first_customer + 1 if first_customer + 1 < len(turns) else first_customer
         if violated["greeting"]:
             evidence["greeting"] = 0
+        if violated["empathy"]:
+            evidence["empathy"] = first_customer  # the upset message that went unacknowledged
         if violated["closing"] or violated["resolution_confirmed"] or violated["disclosure"]:
             for d in ("closing", "resolution_confirmed", "disclosure"):
                 if violated[d]:

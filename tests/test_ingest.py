@@ -1,0 +1,184 @@
+"""Loading landing files: bad input is quarantined with file, line and reason; re-loads change nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from warehouse.ingest import load_source
+from warehouse.sources import SOURCE_BY_NAME
+
+TURNS = SOURCE_BY_NAME["turns"]
+CONVERSATIONS = SOURCE_BY_NAME["conversations"]
+ORDERS = SOURCE_BY_NAME["orders"]
+
+
+@pytest.fixture
+def conn(tmp_path):
+    c = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield c
+    c.close()
+
+
+def write_turns(path: Path, rows: list[list], header=("conversation_id", "turn_index", "speaker", "ts", "text"),
+                encoding="utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=encoding) as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def quarantine(conn, source="turns"):
+    return conn.execute("select source_file, line, reason from raw.quarantine where source = ? order by line",
+                        [source]).fetchall()
+
+
+def test_good_rows_load_and_bad_rows_are_quarantined_with_line_and_reason(conn, tmp_path):
+    landing = tmp_path / "landing"
+    write_turns(landing / "turns" / "turns_2026-01-01.csv", [
+        ["CV1", 0, "agent", "2026-01-01 10:00:00", "Hello"],
+        ["CV1", "three", "customer", "2026-01-01 10:00:05", "wrong type"],
+        ["", 2, "customer", "2026-01-01 10:00:09", "missing id"],
+        ["CV1", 3, "customer", "not a time", "bad timestamp"],
+        ["CV1", 4, "robot", "2026-01-01 10:00:12", "unknown speaker"],
+        ["CV1", 5, "customer", "2026-01-01 10:00:15", "line one\nline two, with \"quotes\""],
+        ["CV1", 6, "customer", "2026-01-01 10:00:20"],
+    ])
+    report = load_source(conn, TURNS, landing)
+    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (7, 2, 5)
+    bad = quarantine(conn)
+    assert [line for _, line, _ in bad] == [3, 4, 5, 6, 9]  # header is line 1; the quoted newline spans 7-8
+    reasons = [reason for _, _, reason in bad]
+    assert "turn_index: cannot read 'three' as INTEGER" in reasons[0]
+    assert "conversation_id is required" in reasons[1]
+    assert "ts: cannot read 'not a time' as TIMESTAMP" in reasons[2]
+    assert "speaker must be" in reasons[3]
+    assert "expected 5 fields, found 4" in reasons[4]
+    assert all(f == "turns/turns_2026-01-01.csv" for f, _, _ in bad)
+    texts = [r[0] for r in conn.execute("select text from raw.turns order by turn_index").fetchall()]
+    assert texts == ["Hello", "line one\nline two, with \"quotes\""]
+
+
+def test_loading_the_same_file_twice_adds_no_rows(conn, tmp_path):
+    landing = tmp_path / "landing"
+    write_turns(landing / "turns" / "a.csv", [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hi"]])
+    load_source(conn, TURNS, landing)
+    again = load_source(conn, TURNS, landing)
+    assert (again.files_skipped, again.rows_in) == (1, 0)
+    # The same content under another name (a re-delivered export) is recognised too.
+    (landing / "turns" / "a_copy.csv").write_bytes((landing / "turns" / "a.csv").read_bytes())
+    third = load_source(conn, TURNS, landing)
+    assert third.files_skipped == 2
+    assert conn.execute("select count(*) from raw.turns").fetchone()[0] == 1
+    assert conn.execute("select count(*) from raw._load_manifest").fetchone()[0] == 1
+
+
+def test_a_corrected_file_replaces_its_earlier_rows(conn, tmp_path):
+    landing = tmp_path / "landing"
+    path = write_turns(landing / "turns" / "a.csv", [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hi"],
+                                                     ["CV1", "x", "agent", "2026-01-01 10:00:00", "bad"]])
+    load_source(conn, TURNS, landing)
+    write_turns(path, [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hi"], ["CV1", 1, "agent", "2026-01-01 10:00:01", "ok"]])
+    report = load_source(conn, TURNS, landing)
+    assert report.files_replaced == 1
+    assert conn.execute("select count(*) from raw.turns").fetchone()[0] == 2
+    assert quarantine(conn) == []
+    assert conn.execute("select count(*) from raw._load_manifest").fetchone()[0] == 1
+
+
+def test_wrong_encoding_quarantines_every_line_with_a_clear_reason(conn, tmp_path):
+    landing = tmp_path / "landing"
+    write_turns(landing / "turns" / "legacy.csv", [["CV9", 0, "customer", "2026-01-01 08:00:00", "您好，订单还没到"],
+                                                   ["CV9", 1, "customer", "2026-01-01 08:01:00", "谢谢"]],
+                encoding="gb18030")
+    report = load_source(conn, TURNS, landing)
+    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (2, 0, 2)
+    assert all("not valid UTF-8" in reason for _, _, reason in quarantine(conn))
+    assert [line for _, line, _ in quarantine(conn)] == [2, 3]
+
+
+def test_utf8_bom_empty_files_and_extra_columns_are_handled(conn, tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "turns").mkdir(parents=True)
+    (landing / "turns" / "bom.csv").write_bytes(
+        "\ufeffconversation_id,turn_index,speaker,ts,text,channel_hint\nCV1,0,agent,2026-01-01 10:00:00,Hi,chat\n"
+        .encode("utf-8"))
+    (landing / "turns" / "empty.csv").write_bytes(b"")
+    report = load_source(conn, TURNS, landing)
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 0)
+    notes = dict(conn.execute("select source_file, coalesce(note, status) from raw._load_manifest").fetchall())
+    assert "channel_hint" in notes["turns/bom.csv"]
+    assert notes["turns/empty.csv"] == "empty file"
+
+
+def test_missing_required_column_quarantines_the_rows(conn, tmp_path):
+    landing = tmp_path / "landing"
+    write_turns(landing / "turns" / "a.csv", [["CV1", 0, "agent", "Hi"]],
+                header=("conversation_id", "turn_index", "speaker", "text"))
+    report = load_source(conn, TURNS, landing)
+    assert report.rows_quarantined == 1
+    assert "missing required column(s): ts" in quarantine(conn)[0][2]
+
+
+def test_huge_fields_are_quarantined_not_loaded(conn, tmp_path):
+    landing = tmp_path / "landing"
+    write_turns(landing / "turns" / "a.csv", [["CV1", 0, "customer", "2026-01-01 10:00:00", "x" * 300_000],
+                                              ["CV1", 1, "customer", "2026-01-01 10:00:01", "fine"]])
+    report = load_source(conn, TURNS, landing, max_chars=100_000)
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
+    reason = quarantine(conn)[0][2]
+    assert "300000 characters exceed the 100000 limit" in reason
+    kept = conn.execute("select length(raw_record) from raw.quarantine").fetchone()[0]
+    assert kept <= 2_000
+
+
+def test_broken_json_lines_are_quarantined_and_the_rest_loads(conn, tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "conversations").mkdir(parents=True)
+    good = {"conversation_id": "CV1", "channel": "chat", "started_at": "2026-01-01 10:00:00",
+            "customer_id": "C1", "queue_id": "Q_general", "transfer_count": 0}
+    lines = [json.dumps(good), '{"conversation_id": "CV2", "channel": "ch', "[1, 2, 3]", "",
+             json.dumps({**good, "conversation_id": "CV3", "transfer_count": {"nested": True}}),
+             json.dumps({**good, "conversation_id": "CV4", "channel": "fax"})]
+    (landing / "conversations" / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = load_source(conn, CONVERSATIONS, landing)
+    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (5, 1, 4)
+    reasons = {line: reason for _, line, reason in quarantine(conn, "conversations")}
+    assert reasons[2].startswith("invalid JSON")
+    assert "expected a JSON object" in reasons[3]
+    assert "transfer_count: cannot read" in reasons[5]
+    assert "channel must be chat, phone or email" in reasons[6]
+
+
+def test_parquet_with_wrong_types_and_unreadable_parquet(conn, tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "orders").mkdir(parents=True)
+    pq.write_table(pa.table({"order_id": ["O1", "O2"], "line_number": ["1", "one"], "customer_id": ["C1", "C1"],
+                             "ordered_at": ["2026-01-01 10:00:00", "2026-01-01 10:00:00"],
+                             "product_id": ["P001", "P002"], "quantity": [1, 2], "unit_price": [9.5, 3.0]}),
+                   landing / "orders" / "o.parquet")
+    (landing / "orders" / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    (landing / "orders" / "notes.txt").write_text("someone dropped a note here")
+    report = load_source(conn, ORDERS, landing)
+    assert report.rows_loaded == 1
+    reasons = [r for _, _, r in quarantine(conn, "orders")]
+    assert any("line_number: cannot read 'one' as INTEGER" in r for r in reasons)
+    assert any(r.startswith("unreadable Parquet file") for r in reasons)
+    assert any("unsupported file type '.txt'" in r for r in reasons)
+    assert report.rows_in == report.rows_loaded + report.rows_quarantined
+
+
+def test_injection_strings_load_as_inert_text(conn, tmp_path):
+    landing = tmp_path / "landing"
+    evil = "'); drop table raw.turns; -- <script>alert(1)</script>"
+    write_turns(landing / "turns" / "a.csv", [["CV1", 0, "customer", "2026-01-01 10:00:00", evil]])
+    load_source(conn, TURNS, landing)
+    assert conn.execute("select text from raw.turns").fetchone()[0] == evil

@@ -1,0 +1,182 @@
+"""End to end: generated landing files -> Dagster ingestion -> dbt build -> published snapshot.
+
+The marts are checked against what the generator wrote (its summary and ground truth), and a
+second materialization must change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.conftest import materialize_all
+
+pytestmark = pytest.mark.slow
+
+
+def wh(built):
+    return duckdb.connect(str(built.settings.warehouse_path), read_only=True)
+
+
+def test_every_asset_materialized(use_built):
+    keys = {e.asset_key.to_user_string() for e in use_built.result.get_asset_materialization_events()}
+    assert {"raw/conversations", "raw/turns", "raw/calls", "raw/voice_features", "raw/surveys", "raw/orders",
+            "raw/customers", "raw/agents", "warehouse_snapshot"} <= keys
+    assert {"marts/fct_kpi_daily", "marts/fct_conversations", "marts/fct_turns", "marts/fct_calls",
+            "marts/dim_customers", "marts/dim_agents"} <= keys
+
+
+def test_kpi_volume_equals_what_was_generated(use_built):
+    with wh(use_built) as c:
+        kpi = c.execute("select kpi_date::varchar, channel, sum(contacts) from marts.fct_kpi_daily group by all").fetchall()
+    generated = {(r["day"], r["channel"]): r["conversations"] for r in use_built.summary["conversations_by_day_channel"]}
+    assert {(d, ch): n for d, ch, n in kpi} == generated
+    assert sum(n for *_, n in kpi) == use_built.summary["conversations"]
+
+
+def test_abandoned_transferred_and_surveys_match_the_generator(use_built):
+    s = use_built.summary
+    with wh(use_built) as c:
+        abandoned, transferred, answers = c.execute("""
+            select sum(abandoned_contacts), sum(transferred_contacts), sum(csat_responses)
+            from marts.fct_kpi_daily""").fetchone()
+        calls = c.execute("select count(*) from marts.fct_calls").fetchone()[0]
+        turns = c.execute("select count(*) from marts.fct_turns").fetchone()[0]
+    assert abandoned == s["abandoned_calls"]
+    assert transferred == s["transferred"]
+    assert answers == s["surveys"]
+    assert calls == s["calls"]
+    assert turns == s["turns"]
+
+
+def test_first_contact_resolution_matches_an_independent_count(use_built):
+    """Recount FCR straight from the landing files with pandas and compare with the mart."""
+    landing = use_built.settings.landing_dir
+    records = []
+    for path in sorted((landing / "conversations").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # the deliberately broken lines
+    conv = pd.DataFrame(records).dropna(subset=["conversation_id"]).drop_duplicates("conversation_id")
+    conv = conv[conv["conversation_id"].str.startswith("CV0")]
+    conv["started_at"] = pd.to_datetime(conv["started_at"])
+    conv = conv.sort_values(["customer_id", "started_at", "conversation_id"])
+    conv["next_at"] = conv.groupby("customer_id")["started_at"].shift(-1)
+    repeat = conv["next_at"].notna() & (conv["next_at"] <= conv["started_at"] + pd.Timedelta(days=7))
+    expected = int(((conv["disposition"] == "resolved") & ~repeat).sum())
+    with wh(use_built) as c:
+        fcr = c.execute("select sum(fcr_contacts) from marts.fct_kpi_daily").fetchone()[0]
+    assert fcr == expected
+
+
+def test_duplicated_exports_are_removed_in_staging(use_built):
+    with wh(use_built) as c:
+        raw_rows = c.execute("select count(*) from raw.conversations").fetchone()[0]
+        staged = c.execute("select count(*) from staging.stg_raw__conversations").fetchone()[0]
+    assert use_built.summary["duplicate_conversation_rows"] > 0
+    assert raw_rows - staged == use_built.summary["duplicate_conversation_rows"]
+    assert staged == use_built.summary["conversations"]
+
+
+def test_quarantine_holds_exactly_the_injected_bad_rows_and_counts_reconcile(use_built):
+    with wh(use_built) as c:
+        quarantined = dict(c.execute("select source_name, count(*) from marts.fct_ingest_quarantine group by 1").fetchall())
+        reconcile = c.execute("select sum(rows_in), sum(rows_loaded), sum(rows_quarantined), bool_and(counts_reconcile) "
+                              "from marts.fct_ingest_files").fetchone()
+    assert quarantined == use_built.summary["injected_bad_rows"]
+    rows_in, loaded, bad, ok = reconcile
+    assert rows_in == loaded + bad and ok
+
+
+def test_no_planted_pii_reaches_any_mart_or_the_snapshot(use_built):
+    from warehouse.snapshot import current
+
+    pii = pd.read_parquet(use_built.settings.ground_truth_dir / "truth_pii.parquet")
+    values = set(pii["value"])
+    customers = duckdb.sql(f"select full_name, phone, email, id_card, bank_card from read_csv("
+                           f"'{use_built.settings.landing_dir}/customers/*.csv', all_varchar=true)").fetchall()
+    values |= {v for row in customers for v in row if v}
+    ref = current(use_built.settings.snapshot_dir)
+    for path in (use_built.settings.warehouse_path, ref.path):
+        with duckdb.connect(str(path), read_only=True) as c:
+            tables = c.execute("select table_schema, table_name from information_schema.tables "
+                               "where table_schema in ('marts', 'intermediate')").fetchall()
+            assert tables
+            for schema, table in tables:
+                blob = "\n".join(str(v) for row in c.execute(f'select * from {schema}."{table}"').fetchall()
+                                 for v in row if v is not None)
+                leaked = [v for v in values if v in blob]
+                assert not leaked, f"{schema}.{table} leaks {leaked[:3]}"
+
+
+def test_snapshot_holds_only_marts(use_built):
+    from warehouse.snapshot import current
+
+    ref = current(use_built.settings.snapshot_dir)
+    with duckdb.connect(str(ref.path), read_only=True) as c:
+        schemas = {r[0] for r in c.execute("select distinct table_schema from information_schema.tables").fetchall()}
+        assert schemas == {"marts", "main"}
+        assert c.execute("select count(*) from marts.fct_kpi_daily").fetchone()[0] > 0
+
+
+def test_rematerializing_changes_nothing(use_built):
+    def counts():
+        with wh(use_built) as c:
+            tables = c.execute("select table_schema, table_name from information_schema.tables "
+                               "where table_schema in ('raw', 'staging', 'marts')").fetchall()
+            return Counter({f"{s}.{t}": c.execute(f'select count(*) from {s}."{t}"').fetchone()[0] for s, t in tables})
+
+    before = counts()
+    result = materialize_all()
+    assert result.success
+    after = counts()
+    assert after == before
+    raw_meta = {e.asset_key.to_user_string(): e.materialization.metadata
+                for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw"}
+    assert all(m["rows_in"].value == 0 for m in raw_meta.values())
+
+
+def test_new_landing_files_load_incrementally(use_built, tmp_path):
+    """A new day arrives: only its file loads, and the marts grow by exactly its contacts."""
+    import json as _json
+
+    landing = use_built.settings.landing_dir
+    header = {"conversation_id": "CVNEWDAY01", "channel": "email", "started_at": "2026-11-01 09:00:00",
+              "ended_at": "2026-11-01 12:00:00", "customer_id": "C0000001", "agent_id": "A00001",
+              "queue_id": "Q_general", "final_queue_id": "Q_general", "disposition": "resolved",
+              "transfer_count": 0, "handle_seconds": 300}
+    path = landing / "conversations" / "conversations_2026-11-01_extra.jsonl"
+    path.write_text(_json.dumps(header) + "\n")
+    try:
+        result = materialize_all()
+        meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+        assert meta["raw/conversations"]["rows_loaded"].value == 1
+        assert meta["raw/turns"]["rows_in"].value == 0
+        with wh(use_built) as c:
+            total = c.execute("select sum(contacts) from marts.fct_kpi_daily").fetchone()[0]
+        assert total == use_built.summary["conversations"] + 1
+    finally:
+        path.unlink()
+        with duckdb.connect(str(use_built.settings.warehouse_path)) as c:
+            c.execute("delete from raw.conversations where conversation_id = 'CVNEWDAY01'")
+            c.execute("delete from raw._load_manifest where source_file like '%_extra.jsonl'")
+        assert materialize_all().success
+
+
+def test_dbt_docs_generate_builds_the_catalogue(use_built):
+    from service_insight.cli import main
+    from service_insight.settings import DBT_PROJECT_DIR
+
+    assert main(["docs"]) == 0
+    catalog = (DBT_PROJECT_DIR / "target" / "catalog.json")
+    assert catalog.exists()
+    import json as _json
+
+    nodes = _json.loads(catalog.read_text())["nodes"]
+    assert "model.service_insight.fct_kpi_daily" in nodes
