@@ -1,24 +1,21 @@
 """Service Insight dashboards: the frame (title, global filters) and the page navigation.
 
-Run with ``streamlit run dashboards/app.py``. Filters set here apply to every page and survive
-page changes because they live in the session state.
+Run with ``streamlit run streamlit_app.py`` (repository root). The entry script cannot live
+beside ``dashboards/pages/``: Streamlit treats a ``pages/`` folder next to the main script as the
+legacy multipage layout and would then never run this frame. Filters set here apply to every
+page and survive page changes because they live in the session state.
 """
 
 from __future__ import annotations
 
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import streamlit as st
 
+from dashboards.data import Filters, query, snapshot
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script by streamlit, the project may not be installed
-    sys.path.insert(0, str(ROOT))
-
-from dashboards.data import Filters, query, snapshot  # noqa: E402
-
-st.set_page_config(page_title="Service Insight", page_icon=":material/support_agent:", layout="wide")
 
 PAGES = [
     st.Page(str(ROOT / "dashboards" / "pages" / "overview.py"), title="Overview", icon=":material/monitoring:",
@@ -54,7 +51,10 @@ def sidebar_filters() -> None:
     chosen_queues = st.sidebar.multiselect("Queues", queues["queue_id"].tolist() if not queues.empty else [],
                                            key="queues", placeholder="All queues")
     st.session_state["filters"] = Filters(start, end, tuple(chosen_channels), tuple(chosen_queues))
+    st.session_state["data_start"] = lo
 
 
-sidebar_filters()
-st.navigation(PAGES).run()
+def main() -> None:
+    st.set_page_config(page_title="Service Insight", page_icon=":material/support_agent:", layout="wide")
+    sidebar_filters()
+    st.navigation(PAGES).run()

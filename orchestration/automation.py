@@ -6,42 +6,48 @@ import json
 from pathlib import Path
 
 from dagster import (
-    AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, RunRequest, ScheduleDefinition,
-    SensorEvaluationContext, SkipReason, define_asset_job, sensor,
+    AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason,
+    build_schedule_from_partitioned_job, define_asset_job, sensor,
 )
 
+from orchestration.partitions import DAILY, clamp_day, range_tags
 from service_insight.settings import get_settings
+from warehouse.ingest import file_day
 
 full_build_job = define_asset_job(
-    "full_build", selection=AssetSelection.all(),
-    description="Load new landing files, build every dbt model and test, publish a snapshot.",
+    "full_build", selection=AssetSelection.all(), partitions_def=DAILY,
+    description="Load landing files of the chosen days (and any reference snapshots), build every dbt "
+                "model and test, publish a snapshot.",
 )
 
-daily_build_schedule = ScheduleDefinition(
-    name="daily_build", job=full_build_job, cron_schedule="0 2 * * *",
-    execution_timezone=get_settings().timezone, default_status=DefaultScheduleStatus.STOPPED,
+# Every night: yesterday's files, then the full dbt build and a new snapshot.
+daily_build_schedule = build_schedule_from_partitioned_job(
+    full_build_job, name="daily_build", hour_of_day=2, minute_of_hour=0,
+    default_status=DefaultScheduleStatus.STOPPED,
 )
 
 
-def landing_fingerprint(landing_dir: Path) -> tuple[int, int]:
-    """(newest modification time in ns, number of files) over the landing folder."""
-    newest, count = 0, 0
+def new_landing_files(landing_dir: Path, since_ns: int) -> tuple[list[Path], int]:
+    """Files modified after ``since_ns`` and the newest modification time seen."""
+    newest, fresh = since_ns, []
     if landing_dir.is_dir():
         for p in landing_dir.rglob("*"):
             if p.is_file() and not p.name.startswith("."):
-                count += 1
-                newest = max(newest, p.stat().st_mtime_ns)
-    return newest, count
+                mtime = p.stat().st_mtime_ns
+                if mtime > since_ns:
+                    fresh.append(p)
+                    newest = max(newest, mtime)
+    return sorted(fresh), newest
 
 
 @sensor(job=full_build_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
-        description="Starts a build when files are added to or changed in the landing folder.")
+        description="Starts a build over the days of files added to or changed in the landing folder.")
 def landing_files_sensor(context: SensorEvaluationContext):
-    newest, count = landing_fingerprint(get_settings().landing_dir)
-    previous = json.loads(context.cursor) if context.cursor else None
-    if previous == [newest, count]:
+    since = int(json.loads(context.cursor)["mtime_ns"]) if context.cursor else 0
+    fresh, newest = new_landing_files(get_settings().landing_dir, since)
+    if not fresh:
         return SkipReason("no new landing files")
-    context.update_cursor(json.dumps([newest, count]))
-    if count == 0:
-        return SkipReason("landing folder is empty")
-    return RunRequest(run_key=f"landing-{newest}-{count}")
+    context.update_cursor(json.dumps({"mtime_ns": newest}))
+    days = sorted({clamp_day(d) for d in (file_day(p) for p in fresh) if d is not None})
+    tags = range_tags(days[0], days[-1]) if days else range_tags()  # undated files: reload everything
+    return RunRequest(run_key=f"landing-{newest}", tags=tags)

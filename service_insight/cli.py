@@ -74,10 +74,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, materialize
 
     from orchestration.definitions import ALL_ASSETS, build_resources
+    from orchestration.partitions import range_tags
 
     started = time.perf_counter()
     result = materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.get(),
-                         raise_on_error=False)
+                         raise_on_error=False, tags=range_tags())  # every day, in one run
     elapsed = time.perf_counter() - started
     if not result.success:
         for event in result.all_events:
@@ -114,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = os.environ.get("SI_HOST", "127.0.0.1")
     bin_dir = Path(sys.executable).parent
     services = {
-        "dashboards": ([str(bin_dir / "streamlit"), "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
+        "dashboards": ([str(bin_dir / "streamlit"), "run", str(PROJECT_ROOT / "streamlit_app.py"),
                         "--server.port", str(s.streamlit_port), "--server.address", host,
                         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                        f"http://{host}:{s.streamlit_port}"),

@@ -49,6 +49,7 @@ class Settings:
     max_field_chars: int = 100_000
     load_batch_files: int = 400
     timezone: str = "Asia/Shanghai"
+    partition_start: str = "2024-01-01"
     dagster_port: int = 3000
     streamlit_port: int = 8501
     dbt_docs_port: int = 8080
@@ -97,6 +98,7 @@ def get_settings() -> Settings:
         max_field_chars=_env_int("SI_MAX_FIELD_CHARS", 100_000),
         load_batch_files=_env_int("SI_LOAD_BATCH_FILES", 400),
         timezone=os.environ.get("SI_TIMEZONE", "Asia/Shanghai"),
+        partition_start=os.environ.get("SI_PARTITION_START", "2024-01-01"),
         dagster_port=_env_int("SI_DAGSTER_PORT", 3000),
         streamlit_port=_env_int("SI_STREAMLIT_PORT", 8501),
         dbt_docs_port=_env_int("SI_DBT_DOCS_PORT", 8080),

@@ -51,8 +51,10 @@ def materialize_all():
     from dagster import DagsterInstance, materialize
 
     from orchestration.definitions import ALL_ASSETS, build_resources
+    from orchestration.partitions import range_tags
 
-    return materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.ephemeral())
+    return materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.ephemeral(),
+                       tags=range_tags())
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from service_insight.settings import PROJECT_ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = PROJECT_ROOT / "tests" / "artifacts" / "screenshots"
-PAGES = {"overview": "Overview", "data_quality": "Data quality"}
+PAGES = {"overview": ("", "Overview"), "data_quality": ("data_quality", "Data quality")}  # the default page is "/"
 
 
 def _free_port() -> int:
@@ -41,7 +41,7 @@ def server(built):
     for name in ("SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_LANDING_DIR"):
         env.pop(name, None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
+        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
@@ -78,14 +78,15 @@ def browser(server):
     drv.quit()
 
 
-@pytest.mark.parametrize("slug,title", list(PAGES.items()))
-def test_page_loads_in_chromium_without_exception(server, browser, slug, title):
+@pytest.mark.parametrize("slug", list(PAGES))
+def test_page_loads_in_chromium_without_exception(server, browser, slug):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
     base = server[0]
-    browser.get(f"{base}/{slug}")
+    path, title = PAGES[slug]
+    browser.get(f"{base}/{path}")
     WebDriverWait(browser, 60).until(
         EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), title))
     # Let charts and tables finish rendering before judging the page.
@@ -97,4 +98,5 @@ def test_page_loads_in_chromium_without_exception(server, browser, slug, title):
     assert not errors, [e.text[:500] for e in errors]
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in body
+    assert "Page not found" not in body
     assert browser.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']")

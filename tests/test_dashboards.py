@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from service_insight.settings import PROJECT_ROOT
 from tests.conftest import point_settings_at
 
-APP = str(PROJECT_ROOT / "dashboards" / "app.py")
+APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGES = ["dashboards/pages/overview.py", "dashboards/pages/data_quality.py"]
 
 pytestmark = pytest.mark.slow

@@ -20,29 +20,58 @@ def test_definitions_load_with_lineage_from_raw_to_marts():
     assert defs.resolve_schedule_def("daily_build")
 
 
-def test_sensor_requests_a_run_only_when_landing_files_change(tmp_path):
+def test_sensor_requests_a_run_over_the_days_of_new_files_only(tmp_path):
     from orchestration.automation import landing_files_sensor
+    from orchestration.partitions import RANGE_END_TAG, RANGE_START_TAG
     from tests.conftest import point_settings_at
 
     point_settings_at(tmp_path)
     landing = tmp_path / "landing" / "turns"
     landing.mkdir(parents=True)
-    (landing / "a.csv").write_text("conversation_id,turn_index,speaker,ts,text\n")
-    first = landing_files_sensor(build_sensor_context(cursor=None))
-    assert not isinstance(first, SkipReason)
-    cursor = json.dumps(json.loads(json.dumps(_cursor_of(tmp_path))))
-    again = landing_files_sensor(build_sensor_context(cursor=cursor))
+    (landing / "turns_2026-03-02.csv").write_text("conversation_id,turn_index,speaker,ts,text\n")
+    (landing / "turns_2026-03-05.csv").write_text("conversation_id,turn_index,speaker,ts,text\n")
+    context = build_sensor_context(cursor=None)
+    first = landing_files_sensor(context)
+    assert (first.tags[RANGE_START_TAG], first.tags[RANGE_END_TAG]) == ("2026-03-02", "2026-03-05")
+    again = landing_files_sensor(build_sensor_context(cursor=context.cursor))
     assert isinstance(again, SkipReason)
-    (landing / "b.csv").write_text("conversation_id,turn_index,speaker,ts,text\n")
-    os.utime(landing / "b.csv", ns=(10**19, 10**19))
-    third = landing_files_sensor(build_sensor_context(cursor=cursor))
-    assert not isinstance(third, SkipReason)
+    late = landing / "turns_2026-04-01.csv"
+    late.write_text("conversation_id,turn_index,speaker,ts,text\n")
+    os.utime(late, ns=(10**19, 10**19))
+    third = landing_files_sensor(build_sensor_context(cursor=context.cursor))
+    assert (third.tags[RANGE_START_TAG], third.tags[RANGE_END_TAG]) == ("2026-04-01", "2026-04-01")
 
 
-def _cursor_of(data_dir):
-    from orchestration.automation import landing_fingerprint
+def test_a_day_partition_loads_only_that_days_files(tmp_path):
+    import csv
 
-    return list(landing_fingerprint(data_dir / "landing"))
+    import duckdb
+    from dagster import DagsterInstance, materialize
+
+    from orchestration.assets.ingestion import raw_assets
+    from orchestration.resources import WarehouseResource
+    from tests.conftest import point_settings_at
+
+    point_settings_at(tmp_path)
+    landing = tmp_path / "landing" / "turns"
+    landing.mkdir(parents=True)
+    for day, older in (("2026-03-02", "2023-06-01"), ("2026-03-03", None)):
+        for name in filter(None, (day, older)):
+            with (landing / f"turns_{name}.csv").open("w", newline="") as fh:
+                csv.writer(fh).writerows([["conversation_id", "turn_index", "speaker", "ts", "text"],
+                                          [f"CV{name}", 0, "agent", f"{day} 10:00:00", "hello"]])
+    turns_asset = next(a for a in raw_assets if a.key == AssetKey(["raw", "turns"]))
+    resources = {"warehouse": WarehouseResource.from_settings()}
+    result = materialize([turns_asset], resources=resources, instance=DagsterInstance.ephemeral(),
+                         partition_key="2026-03-03")
+    assert result.success
+    with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
+        assert c.execute("select list(conversation_id order by 1) from raw.turns").fetchone()[0] == ["CV2026-03-03"]
+    # The first partition also takes files dated before the partitions begin, so nothing is left out.
+    result = materialize([turns_asset], resources=resources, instance=DagsterInstance.ephemeral(),
+                         partition_key="2024-01-01")
+    with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
+        assert c.execute("select count(*) from raw.turns").fetchone()[0] == 2
 
 
 def test_abcd_export_comes_in_through_the_same_validation(tmp_path):

@@ -23,8 +23,9 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import pyarrow as pa
@@ -356,9 +357,28 @@ def landing_files(spec: SourceSpec, landing_dir: Path) -> tuple[list[Path], list
     return good, [p for p in every if p.suffix.lower() not in spec.extensions]
 
 
+_DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+def file_day(path: Path) -> date | None:
+    """The day a landing file belongs to, from a YYYY-MM-DD in its name (None if it has none)."""
+    match = _DAY_IN_NAME.search(path.name)
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
 def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
-                max_chars: int = 100_000, batch_files: int = 400, batch_rows: int = 2_000_000) -> LoadReport:
-    """Load every new or changed landing file of one source. Safe to call any number of times."""
+                max_chars: int = 100_000, batch_files: int = 400, batch_rows: int = 2_000_000,
+                wants_day: Callable[[date | None], bool] | None = None) -> LoadReport:
+    """Load every new or changed landing file of one source. Safe to call any number of times.
+
+    ``wants_day`` restricts the load to files of some days (a Dagster partition range); files
+    without a day in their name are always considered.
+    """
     started = time.perf_counter()
     ensure_schema(conn, (spec,))
     report = LoadReport(spec.name)
@@ -366,6 +386,9 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
         "select source_file, file_sha256 from raw._load_manifest where source = ?", [spec.name]).fetchall())
     known_shas = set(known.values())
     files, strangers = landing_files(spec, landing_dir)
+    if wants_day is not None:
+        files = [p for p in files if wants_day(file_day(p))]
+        strangers = [p for p in strangers if wants_day(file_day(p))]
     report.files_seen = len(files) + len(strangers)
     batch: list[ParsedFile] = []
     replaced: set[str] = set()

@@ -38,8 +38,12 @@ if now.empty or not now.iloc[0]["contacts"]:
     st.info("No contacts in this period for the chosen channels and queues. Widen the filters in the sidebar.")
     st.stop()
 
-cur, old = now.iloc[0], (before.iloc[0] if not before.empty else None)
-st.caption(f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y}, compared with the {(filters.end - filters.start).days + 1} days before")
+# Compare only with a previous period the warehouse fully covers; a half-empty one misleads.
+comparable = filters.previous().start >= st.session_state.get("data_start", filters.start)
+cur, old = now.iloc[0], (before.iloc[0] if comparable and not before.empty else None)
+days = (filters.end - filters.start).days + 1
+st.caption(f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y}, "
+           + (f"compared with the {days} days before" if comparable else "no complete earlier period to compare with"))
 tiles = [
     ("Contacts", "contacts", "{:,.0f}", False),
     ("Avg handle time", "aht", "{:,.0f} s", True),

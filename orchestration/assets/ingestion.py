@@ -6,8 +6,11 @@ Re-running is safe: files are keyed by content checksum, so only new or changed 
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, MaterializeResult, MetadataValue, asset,
+)
 
+from orchestration.partitions import DAILY, day_filter
 from orchestration.resources import WarehouseResource
 from warehouse.ingest import load_source
 from warehouse.sources import SOURCES, SourceSpec
@@ -23,11 +26,14 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
                     "rejected records go to raw.quarantine.",
         pool=WRITER_POOL,
         kinds={"duckdb", spec.format},
+        partitions_def=DAILY if spec.daily else None,
+        backfill_policy=BackfillPolicy.single_run() if spec.daily else None,
     )
     def _raw(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        wants = day_filter(context.partition_key_range) if spec.daily else None
         with warehouse.connect() as conn:
             report = load_source(conn, spec, Path(warehouse.landing_dir), warehouse.max_field_chars,
-                                 warehouse.load_batch_files)
+                                 warehouse.load_batch_files, wants_day=wants)
             total = conn.execute(f"select count(*) from raw.{spec.name}").fetchone()[0]
             quarantined_total = conn.execute(
                 "select count(*) from raw.quarantine where source = ?", [spec.name]).fetchone()[0]
