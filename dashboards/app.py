@@ -39,11 +39,13 @@ def sidebar_filters() -> None:
     else:
         lo, hi = bounds.iloc[0]["lo"].date(), bounds.iloc[0]["hi"].date()
     default_start = max(lo, hi - timedelta(days=29))
-    picked = st.sidebar.date_input("Period", value=st.session_state.get("period", (default_start, hi)),
-                                   min_value=lo, max_value=hi)
+    # A period kept from an older snapshot may fall outside this one's dates: clamp it.
+    kept = st.session_state.get("period", (default_start, hi))
+    kept = (min(max(kept[0], lo), hi), min(max(kept[1], lo), hi))
+    picked = st.sidebar.date_input("Period", value=kept, min_value=lo, max_value=hi)
     if isinstance(picked, tuple) and len(picked) == 2:
         st.session_state["period"] = picked
-    start, end = st.session_state.get("period", (default_start, hi))
+    start, end = st.session_state.get("period", kept)
     channels = query("select distinct channel from marts.fct_kpi_daily order by 1")
     queues = query("select distinct queue_id from marts.fct_kpi_daily where queue_id is not null order by 1")
     chosen_channels = st.sidebar.multiselect("Channels", channels["channel"].tolist() if not channels.empty else [],

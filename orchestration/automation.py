@@ -20,7 +20,8 @@ full_build_job = define_asset_job(
                 "model and test, publish a snapshot.",
 )
 
-# Every night: yesterday's files, then the full dbt build and a new snapshot.
+# Every night at 02:00 local time: yesterday's partition (and any file dated later), then the
+# full dbt build and a new snapshot.
 daily_build_schedule = build_schedule_from_partitioned_job(
     full_build_job, name="daily_build", hour_of_day=2, minute_of_hour=0,
     default_status=DefaultScheduleStatus.STOPPED,
@@ -28,12 +29,17 @@ daily_build_schedule = build_schedule_from_partitioned_job(
 
 
 def new_landing_files(landing_dir: Path, since_ns: int) -> tuple[list[Path], int]:
-    """Files modified after ``since_ns`` and the newest modification time seen."""
+    """Files changed after ``since_ns`` and the newest change time seen.
+
+    The inode change time counts too, so files moved in with ``mv``, ``cp -p``, ``rsync -t`` or
+    ``tar`` (which keep an old modification time) are still seen as new.
+    """
     newest, fresh = since_ns, []
     if landing_dir.is_dir():
         for p in landing_dir.rglob("*"):
             if p.is_file() and not p.name.startswith("."):
-                mtime = p.stat().st_mtime_ns
+                st = p.stat()
+                mtime = max(st.st_mtime_ns, st.st_ctime_ns)
                 if mtime > since_ns:
                     fresh.append(p)
                     newest = max(newest, mtime)

@@ -33,6 +33,9 @@ def parse_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     """Run ``dbt parse`` in-process and return the manifest path."""
     from dbt.cli.main import dbtRunner
 
+    from service_insight.settings import get_settings
+
+    get_settings().export_env()  # models read SI_PII_KEY and SI_WAREHOUSE_PATH while parsing
     result = dbtRunner().invoke(
         ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"])
     if not result.success:

@@ -16,7 +16,9 @@ from dagster import DailyPartitionsDefinition, PartitionKeyRange
 
 from service_insight.settings import get_settings
 
-DAILY = DailyPartitionsDefinition(start_date=get_settings().partition_start, end_offset=1)
+# The last partition is the last complete day in the contact centre's time zone; files dated
+# later (today) load with it, see clamp_day().
+DAILY = DailyPartitionsDefinition(start_date=get_settings().partition_start, timezone=get_settings().timezone)
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

@@ -22,6 +22,7 @@ class WarehouseResource(ConfigurableResource):
     max_field_chars: int = 100_000
     load_batch_files: int = 400
     snapshots_to_keep: int = 3
+    timezone: str = "Asia/Shanghai"
 
     @classmethod
     def from_settings(cls) -> "WarehouseResource":
@@ -29,7 +30,7 @@ class WarehouseResource(ConfigurableResource):
         return cls(
             database=str(s.warehouse_path), landing_dir=str(s.landing_dir), snapshot_dir=str(s.snapshot_dir),
             max_field_chars=s.max_field_chars, load_batch_files=s.load_batch_files,
-            snapshots_to_keep=s.snapshots_to_keep,
+            snapshots_to_keep=s.snapshots_to_keep, timezone=s.timezone,
         )
 
     @contextmanager

@@ -8,6 +8,7 @@ from a fresh clone, so ``make run`` needs no configuration and tests only set ``
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,8 +72,26 @@ class Settings:
         except Exception:  # torch missing or broken: the CPU path still works
             return "cpu"
 
+    def pii_key(self) -> str:
+        """Secret for keyed hashes of personal data (SI_PII_KEY, else one made once per data folder).
+
+        Why: an unkeyed hash of a phone number can be reversed by hashing every number. The key
+        lives outside the warehouse and its snapshots.
+        """
+        if os.environ.get("SI_PII_KEY"):
+            return os.environ["SI_PII_KEY"]
+        path = self.data_dir / "secrets" / "pii.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        return path.read_text().strip()
+
     def export_env(self) -> None:
-        """Expose the resolved paths to child processes (dbt reads SI_WAREHOUSE_PATH)."""
+        """Expose the resolved paths and the PII key to child processes (dbt reads them)."""
+        os.environ["SI_PII_KEY"] = self.pii_key()
         os.environ["SI_DATA_DIR"] = str(self.data_dir)
         os.environ["SI_WAREHOUSE_PATH"] = str(self.warehouse_path)
         os.environ["SI_LANDING_DIR"] = str(self.landing_dir)

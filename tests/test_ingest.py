@@ -182,3 +182,83 @@ def test_injection_strings_load_as_inert_text(conn, tmp_path):
     write_turns(landing / "turns" / "a.csv", [["CV1", 0, "customer", "2026-01-01 10:00:00", evil]])
     load_source(conn, TURNS, landing)
     assert conn.execute("select text from raw.turns").fetchone()[0] == evil
+
+
+def test_numbers_are_not_silently_rounded(conn, tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "surveys").mkdir(parents=True)
+    (landing / "surveys" / "s.csv").write_text(
+        "survey_id,conversation_id,responded_at,csat,nps\nS1,CV1,2026-01-01 10:00:00,4.5,9\n"
+        "S2,CV2,2026-01-01 10:00:00,4,+9\n")
+    report = load_source(conn, SOURCE_BY_NAME["surveys"], landing)
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
+    assert "csat: cannot read '4.5' as INTEGER" in quarantine(conn, "surveys")[0][2]
+
+
+def test_timestamps_with_a_zone_are_converted_to_local_time(conn, tmp_path):
+    landing = tmp_path / "landing"
+    write_turns(landing / "turns" / "a.csv", [["CV1", 0, "agent", "2026-01-01T02:00:00Z", "utc"],
+                                              ["CV1", 1, "agent", "2026-01-01T10:00:00+08:00", "shanghai"],
+                                              ["CV1", 2, "agent", "2026-01-01 10:00:00", "naive local"]])
+    load_source(conn, TURNS, landing, timezone="Asia/Shanghai")
+    times = {r[0]: str(r[1]) for r in conn.execute("select text, ts from raw.turns").fetchall()}
+    assert times == {"utc": "2026-01-01 10:00:00", "shanghai": "2026-01-01 10:00:00",
+                     "naive local": "2026-01-01 10:00:00"}
+
+
+def test_an_unbalanced_quote_does_not_swallow_the_rest_of_the_file(conn, tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "turns").mkdir(parents=True)
+    good = "".join(f"CV1,{i},agent,2026-01-01 10:00:00,line {i}\n" for i in range(2, 400))
+    (landing / "turns" / "a.csv").write_text(
+        "conversation_id,turn_index,speaker,ts,text\n" 'CV1,1,agent,2026-01-01 10:00:00,"never closed\n' + good)
+    report = load_source(conn, TURNS, landing)
+    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (399, 398, 1)
+    assert quarantine(conn)[0][1] == 2 and "unbalanced quote" in quarantine(conn)[0][2]
+
+
+def test_json_strings_may_hold_unicode_line_separators(conn, tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "conversations").mkdir(parents=True)
+    record = {"conversation_id": "CV1", "channel": "chat", "started_at": "2026-01-01 10:00:00",
+              "customer_id": "C1", "queue_id": "Q\u2028general\u0085x"}
+    (landing / "conversations" / "c.jsonl").write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    report = load_source(conn, CONVERSATIONS, landing)
+    assert (report.rows_in, report.rows_loaded) == (1, 1)
+
+
+def test_a_rejected_file_renamed_to_the_right_type_is_read(conn, tmp_path):
+    landing = tmp_path / "landing"
+    path = write_turns(landing / "turns" / "a.txt", [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hi"]])
+    first = load_source(conn, TURNS, landing)
+    assert (first.rows_loaded, first.rows_quarantined) == (0, 1)
+    path.rename(landing / "turns" / "a.csv")
+    second = load_source(conn, TURNS, landing)
+    assert second.rows_loaded == 1
+
+
+def test_a_column_added_to_the_contract_is_added_to_the_table(conn, tmp_path):
+    from dataclasses import replace
+
+    from warehouse.sources import Column
+
+    landing = tmp_path / "landing"
+    write_turns(landing / "turns" / "a.csv", [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hi"]])
+    load_source(conn, TURNS, landing)
+    wider = replace(TURNS, columns=TURNS.columns + (Column("sentiment_hint"),))
+    write_turns(landing / "turns" / "b.csv", [["CV2", 0, "agent", "2026-01-01 10:00:00", "Hi", "calm"]],
+                header=("conversation_id", "turn_index", "speaker", "ts", "text", "sentiment_hint"))
+    load_source(conn, wider, landing)
+    assert conn.execute("select list(sentiment_hint order by conversation_id) from raw.turns").fetchone()[0] == [None, "calm"]
+
+
+def test_files_in_unknown_folders_are_reported_once(conn, tmp_path):
+    from warehouse.ingest import quarantine_unrouted
+
+    landing = tmp_path / "landing"
+    write_turns(landing / "Turns" / "a.csv", [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hi"]])
+    (landing / "stray.csv").write_text("x")
+    assert quarantine_unrouted(conn, landing) == 2
+    assert quarantine_unrouted(conn, landing) == 0
+    reasons = [r[2] for r in quarantine(conn, "_unrouted")]
+    assert any("folder 'Turns' is not a known source" in r for r in reasons)

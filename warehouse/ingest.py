@@ -96,6 +96,13 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, specs: tuple[SourceSpec, ...]
                 _source_file varchar not null, _line bigint, _file_sha256 varchar not null,
                 _loaded_at timestamp not null
             )""")
+        # A column added to the contract later is added to the table (older rows read NULL).
+        present = {r[0] for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
+            [spec.name]).fetchall()}
+        for c in spec.columns:
+            if c.name not in present:
+                conn.execute(f'alter table raw.{spec.name} add column "{c.name}" {c.type}')
 
 
 def sha256_of(path: Path) -> str:
@@ -135,54 +142,83 @@ def _to_text(value: Any) -> str | None:
     return str(value)
 
 
+MAX_RECORD_LINES = 200  # a quoted field spanning more lines than this is a broken quote
+
+
+def _csv_records(text: str):
+    """(first line number, fields or None, raw text) per CSV record.
+
+    Python's csv reader lets one unbalanced quote swallow the rest of the file into a single
+    field. Records are therefore cut at physical lines: a record is complete when its quotes
+    balance; one that stays unbalanced for MAX_RECORD_LINES lines (or to the end of the file) is
+    reported alone (fields None) and parsing resumes on the next line.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    i = 0
+    while i < len(lines):
+        buf = lines[i]
+        quotes = buf.count('"')
+        j = i
+        while quotes % 2 and j + 1 < len(lines) and j - i < MAX_RECORD_LINES:
+            j += 1
+            buf += "\n" + lines[j]
+            quotes += lines[j].count('"')
+        if quotes % 2:
+            yield i + 1, None, lines[i]
+            i += 1
+            continue
+        try:
+            rows = list(csv.reader(io.StringIO(buf, newline=""), strict=True))
+        except csv.Error:
+            yield i + 1, None, buf
+        else:
+            yield i + 1, (rows[0] if rows else []), buf
+        i = j + 1
+
+
 def _parse_csv(spec: SourceSpec, text: str, parsed: ParsedFile) -> None:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
+    records = _csv_records(text)
+    header_rec = next(records, None)
+    if header_rec is None:
         parsed.note = "empty file"
         return
-    except csv.Error as exc:
-        parsed.rejects.append((1, f"unreadable CSV header: {exc}", text[:RAW_RECORD_LIMIT]))
+    if header_rec[1] is None:
+        parsed.rejects.append((1, "unreadable CSV header (unbalanced quote)", header_rec[2][:RAW_RECORD_LIMIT]))
         return
-    header = [h.strip() for h in header]
+    header = [h.strip() for h in header_rec[1]]
     missing = [c.name for c in spec.columns if c.required and c.name not in header]
     extra = [h for h in header if h not in spec.column_names]
     if extra:
         parsed.note = f"ignored extra columns: {', '.join(extra)}"
     index = {name: header.index(name) for name in spec.column_names if name in header}
     cols: dict[str, list[Any]] = {name: [] for name in spec.column_names}
-    prev_line = reader.line_num
-    while True:
-        start_line = prev_line + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            parsed.rejects.append((start_line, f"malformed CSV record: {exc}", ""))
-            prev_line = reader.line_num
+    for line, row, raw in records:
+        if row is None:
+            parsed.rejects.append((line, "malformed CSV record: unbalanced quote (not closed within "
+                                         f"{MAX_RECORD_LINES} lines)", raw[:RAW_RECORD_LIMIT]))
             continue
-        prev_line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
-        raw = ",".join(row)[:RAW_RECORD_LIMIT]
+        raw = raw[:RAW_RECORD_LIMIT]
         if missing:
-            parsed.rejects.append((start_line, f"missing required column(s): {', '.join(missing)}", raw))
+            parsed.rejects.append((line, f"missing required column(s): {', '.join(missing)}", raw))
             continue
         if len(row) != len(header):
-            parsed.rejects.append((start_line, f"expected {len(header)} fields, found {len(row)}", raw))
+            parsed.rejects.append((line, f"expected {len(header)} fields, found {len(row)}", raw))
             continue
         for name in spec.column_names:
             cols[name].append(row[index[name]] if name in index else None)
-        parsed.lines.append(start_line)
+        parsed.lines.append(line)
     parsed.columns = cols
 
 
 def _parse_jsonl(spec: SourceSpec, text: str, parsed: ParsedFile) -> None:
     cols: dict[str, list[Any]] = {name: [] for name in spec.column_names}
     names = spec.column_names
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")  # split on newline only: JSON strings may hold U+2028 and friends
         if not line.strip():
             continue
         try:
@@ -240,9 +276,33 @@ def parse_file(spec: SourceSpec, path: Path, landing_dir: Path) -> ParsedFile:
 
 # ---- validation and load ----------------------------------------------------------------
 
-def _problem_sql(c: Column, max_chars: int) -> list[str]:
+_INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
+_ZONED = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def typed_sql(c: Column, timezone: str) -> str:
+    """SQL for the column's value in its declared type, NULL when it cannot be read.
+
+    Integers must be written as integers ('4.5' is not silently rounded to 5). Timestamps that
+    carry a zone (Z, +08:00) are converted to the contact centre's local time; naive ones are
+    taken as local already.
+    """
+    text = f"nullif(trim(\"{c.name}\"::varchar), '')"
+    if c.type in _INTEGER_TYPES:
+        return f"case when regexp_full_match({text}, '[+-]?[0-9]+') then try_cast({text} as {c.type}) end"
+    if c.type == "TIMESTAMP":
+        return (f"case when regexp_matches({text}, '{_ZONED}') "
+                f"then timezone('{timezone}', try_cast({text} as timestamptz)) "
+                f"else try_cast({text} as timestamp) end")
+    if c.type == "VARCHAR":
+        return f"\"{c.name}\"::varchar"
+    return f"try_cast({text} as {c.type})"
+
+
+def _problem_sql(c: Column, max_chars: int, timezone: str) -> list[str]:
     q = f'"{c.name}"'
     val = f"nullif(trim({q}::varchar), '')"
+    typed = typed_sql(c, timezone)
     problems = []
     if c.required:
         problems.append(f"case when {val} is null then '{c.name} is required' end")
@@ -250,12 +310,13 @@ def _problem_sql(c: Column, max_chars: int) -> list[str]:
         f"case when length({q}::varchar) > {max_chars} then '{c.name}: ' || length({q}::varchar) "
         f"|| ' characters exceed the {max_chars} limit' end")
     if c.type != "VARCHAR":
+        quote = "''"
         problems.append(
-            f"case when {val} is not null and try_cast({val} as {c.type}) is null then "
-            f"'{c.name}: cannot read ''' || left({val}, 40) || ''' as {c.type}' end")
+            f"case when {val} is not null and ({typed}) is null then "
+            f"'{c.name}: cannot read {quote}' || left({val}, 40) || '{quote} as {c.type}' end")
     if c.check:
-        typed = f"try_cast({val} as {c.type})"
-        problems.append(f"case when {typed} is not null and not ({_sub(c.check, typed)}) then '{c.check_message}' end")
+        problems.append(f"case when ({typed}) is not null and not ({_sub(c.check, f'({typed})')}) "
+                        f"then '{c.check_message}' end")
     return problems
 
 
@@ -287,10 +348,10 @@ def _stage_table(spec: SourceSpec, files: list[ParsedFile]) -> pa.Table:
 
 
 def load_batch(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[ParsedFile],
-               replaced: set[str], max_chars: int) -> tuple[int, int]:
+               replaced: set[str], max_chars: int, timezone: str = "Asia/Shanghai") -> tuple[int, int]:
     """Validate and load parsed files in one transaction; returns (loaded, quarantined)."""
     stage = _stage_table(spec, files)
-    reasons = [p for c in spec.columns for p in _problem_sql(c, max_chars)]
+    reasons = [p for c in spec.columns for p in _problem_sql(c, max_chars, timezone)]
     conn.execute("begin transaction")
     try:
         for rel in replaced:
@@ -304,11 +365,10 @@ def load_batch(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[Pa
                 create or replace temp table _checked as
                 select *, concat_ws('; ', {', '.join(reasons)}) as _reason from _stage_arrow""")
             conn.unregister("_stage_arrow")
-            casts = ", ".join(
-                f"try_cast(nullif(trim(\"{c.name}\"::varchar), '') as {c.type})" if c.type != "VARCHAR"
-                else f"\"{c.name}\"::varchar" for c in spec.columns)
+            casts = ", ".join(typed_sql(c, timezone) for c in spec.columns)
+            names = ", ".join(f'"{c.name}"' for c in spec.columns)
             conn.execute(f"""
-                insert into raw.{spec.name}
+                insert into raw.{spec.name} ({names}, _source_file, _line, _file_sha256, _loaded_at)
                 select {casts}, _source_file, _line, _file_sha256, now()::timestamp
                 from _checked where _reason = ''""")
             record = "to_json(struct_pack(" + ", ".join(f'"{c.name}" := "{c.name}"' for c in spec.columns) + "))"
@@ -373,7 +433,8 @@ def file_day(path: Path) -> date | None:
 
 def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
                 max_chars: int = 100_000, batch_files: int = 400, batch_rows: int = 2_000_000,
-                wants_day: Callable[[date | None], bool] | None = None) -> LoadReport:
+                wants_day: Callable[[date | None], bool] | None = None,
+                timezone: str = "Asia/Shanghai") -> LoadReport:
     """Load every new or changed landing file of one source. Safe to call any number of times.
 
     ``wants_day`` restricts the load to files of some days (a Dagster partition range); files
@@ -384,7 +445,9 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
     report = LoadReport(spec.name)
     known = dict(conn.execute(
         "select source_file, file_sha256 from raw._load_manifest where source = ?", [spec.name]).fetchall())
-    known_shas = set(known.values())
+    # Content counts as "already loaded" only if it was read as this source's format: a file
+    # once rejected as .txt and renamed to .csv must be read again.
+    known_shas = {sha for rel, sha in known.items() if Path(rel).suffix.lower() in spec.extensions}
     files, strangers = landing_files(spec, landing_dir)
     if wants_day is not None:
         files = [p for p in files if wants_day(file_day(p))]
@@ -397,7 +460,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
     def flush() -> None:
         nonlocal batch, replaced, rows_in_batch
         if batch:
-            ok, bad = load_batch(conn, spec, batch, replaced, max_chars)
+            ok, bad = load_batch(conn, spec, batch, replaced, max_chars, timezone)
             report.rows_loaded += ok
             report.rows_quarantined += bad
             report.rows_in += sum(f.rows_in for f in batch)
@@ -412,6 +475,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
             continue
         if rel in known:
             replaced.add(rel)
+            known_shas.discard(known[rel])  # its old content is gone; a copy of it elsewhere is new again
             report.files_replaced += 1
         if path in strangers:
             parsed = ParsedFile(path=path, rel=rel, sha256=digest, size=path.stat().st_size)
@@ -420,10 +484,52 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
         else:
             parsed = parse_file(spec, path, landing_dir)
         batch.append(parsed)
-        known_shas.add(digest)
+        if path not in strangers:
+            known_shas.add(digest)
         rows_in_batch += parsed.rows_in
         if len(batch) >= batch_files or rows_in_batch >= batch_rows:
             flush()
     flush()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def quarantine_unrouted(conn: duckdb.DuckDBPyConnection, landing_dir: Path, sources: tuple[SourceSpec, ...] = SOURCES
+                        ) -> int:
+    """Report files no source will read (a misspelt folder, a file at the top level).
+
+    Each such file gets one quarantine row and a manifest row (source ``_unrouted``), once per
+    content, so it shows on the data-quality page instead of lying unseen in the landing folder.
+    """
+    ensure_schema(conn, ())
+    if not landing_dir.is_dir():
+        return 0
+    names = {s.name for s in sources}
+    known = {(rel, sha) for rel, sha in conn.execute(
+        "select source_file, file_sha256 from raw._load_manifest where source = '_unrouted'").fetchall()}
+    found = []
+    for path in sorted(landing_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        rel = path.relative_to(landing_dir)
+        if len(rel.parts) > 1 and rel.parts[0] in names:
+            continue
+        digest = sha256_of(path)
+        if (str(rel), digest) in known:
+            continue
+        where = f"folder '{rel.parts[0]}'" if len(rel.parts) > 1 else "the top of the landing folder"
+        reason = f"{where} is not a known source; move the file into one of: {', '.join(sorted(names))}"
+        found.append((str(rel), digest, path.stat().st_size, reason))
+    if found:
+        conn.execute("begin transaction")
+        try:
+            conn.executemany("insert into raw.quarantine values ('_unrouted', ?, null, ?, null, ?, now()::timestamp)",
+                             [(rel, reason, digest) for rel, digest, _, reason in found])
+            conn.executemany(
+                "insert into raw._load_manifest values ('_unrouted', ?, ?, ?, 1, 0, 1, 'quarantined', ?, "
+                "now()::timestamp)", [(rel, digest, size, reason) for rel, digest, size, reason in found])
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+    return len(found)

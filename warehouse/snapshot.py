@@ -9,9 +9,11 @@ PII stays in the writer's file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,16 +41,32 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def _publish_lock(snapshot_dir: Path):
+    """One publisher at a time, even across processes (a CLI build beside a Dagster run)."""
+    with (snapshot_dir / ".publish.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def publish(warehouse_path: Path, snapshot_dir: Path, keep: int = 3, run_id: str | None = None) -> SnapshotRef:
     """Copy the published schemas into a new snapshot file and point CURRENT.json at it."""
     snapshot_dir.mkdir(parents=True, exist_ok=True)
+    with _publish_lock(snapshot_dir):
+        return _publish_locked(warehouse_path, snapshot_dir, keep, run_id)
+
+
+def _publish_locked(warehouse_path: Path, snapshot_dir: Path, keep: int, run_id: str | None) -> SnapshotRef:
     stamp = datetime.now(timezone.utc)
     version = f"{stamp:%Y%m%dT%H%M%S%fZ}-{(run_id or uuid.uuid4().hex)[:8]}"
     final = snapshot_dir / f"warehouse-{version}.duckdb"
     tmp = snapshot_dir / f".building-{version}.duckdb"
     tables: dict[str, int] = {}
     with writer(warehouse_path) as conn:
-        conn.execute(f"attach '{tmp}' as snap")
+        conn.execute("attach ? as snap", [str(tmp)])
         try:
             for schema in PUBLISHED_SCHEMAS:
                 names = [r[0] for r in conn.execute(
@@ -67,6 +85,7 @@ def publish(warehouse_path: Path, snapshot_dir: Path, keep: int = 3, run_id: str
             conn.execute("detach snap")
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
+    tmp.chmod(0o444)  # published means immutable
     os.replace(tmp, final)
     pointer = {"version": version, "file": final.name, "published_at": stamp.isoformat(), "tables": tables}
     tmp_pointer = snapshot_dir / f".CURRENT-{version}.json"
@@ -95,6 +114,8 @@ def current(snapshot_dir: Path) -> SnapshotRef | None:
     try:
         data = json.loads(pointer.read_text())
     except (FileNotFoundError, ValueError):
+        return None
+    if not isinstance(data, dict) or "file" not in data or "version" not in data:
         return None
     path = snapshot_dir / data["file"]
     if not path.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -18,8 +19,8 @@ KPI_SQL = """
     select
         sum(contacts) as contacts,
         sum(handled_contacts) as handled,
-        sum(total_handle_seconds) / nullif(sum(handled_contacts), 0) as aht,
-        sum(fcr_contacts) / nullif(sum(handled_contacts), 0) as fcr,
+        sum(total_handle_seconds) / nullif(sum(timed_contacts), 0) as aht,
+        sum(fcr_contacts) / nullif(sum(fcr_eligible_contacts), 0) as fcr,
         sum(transferred_contacts) / nullif(sum(handled_contacts), 0) as transfer_rate,
         sum(abandoned_contacts) / nullif(sum(contacts), 0) as abandonment,
         sum(total_cost) / nullif(sum(contacts), 0) as cost_per_contact,
@@ -34,7 +35,7 @@ now = query(KPI_SQL.format(where=where), tuple(params))
 prev_where, prev_params = filters.previous().where("kpi_date")
 before = query(KPI_SQL.format(where=prev_where), tuple(prev_params))
 
-if now.empty or not now.iloc[0]["contacts"]:
+if now.empty or pd.isna(now.iloc[0]["contacts"]) or now.iloc[0]["contacts"] == 0:
     st.info("No contacts in this period for the chosen channels and queues. Widen the filters in the sidebar.")
     st.stop()
 
@@ -63,8 +64,8 @@ for i, (label, key, fmt, lower_is_better) in enumerate(tiles):
 
 daily = query(f"""
     select kpi_date, channel, sum(contacts) as contacts,
-           sum(total_handle_seconds) / nullif(sum(handled_contacts), 0) as aht,
-           sum(fcr_contacts) / nullif(sum(handled_contacts), 0) as fcr
+           sum(total_handle_seconds) / nullif(sum(timed_contacts), 0) as aht,
+           sum(fcr_contacts) / nullif(sum(fcr_eligible_contacts), 0) as fcr
     from marts.fct_kpi_daily where {where}
     group by all order by kpi_date, channel""", tuple(params))
 
@@ -86,8 +87,8 @@ with right:
 st.subheader("By queue")
 by_queue = query(f"""
     select queue_id as queue, any_value(team_id) as team, sum(contacts) as contacts,
-           round(sum(total_handle_seconds) / nullif(sum(handled_contacts), 0)) as aht_seconds,
-           round(sum(fcr_contacts) / nullif(sum(handled_contacts), 0), 3) as fcr_rate,
+           round(sum(total_handle_seconds) / nullif(sum(timed_contacts), 0)) as aht_seconds,
+           round(sum(fcr_contacts) / nullif(sum(fcr_eligible_contacts), 0), 3) as fcr_rate,
            round(sum(transferred_contacts) / nullif(sum(handled_contacts), 0), 3) as transfer_rate,
            round(sum(abandoned_contacts) / nullif(sum(contacts), 0), 3) as abandonment_rate,
            round(sum(total_cost) / nullif(sum(contacts), 0), 2) as cost_per_contact,

@@ -28,12 +28,28 @@
 (len(regexp_extract_all({{ mask_pii(text_expr) }}, '\[(EMAIL|ID_CARD|BANK_CARD|PHONE)\]')))
 {%- endmacro %}
 
-{#- Replace a known person's full and given name (given names shorter than 2 characters are left). -#}
-{% macro mask_names(text_expr, full_name_expr, given_name_expr) -%}
+{#-
+  Replace a known person's names, whatever the case ("john smith" in a lower-cased chat too):
+  the full name, then the given name (2+ characters) and, for names in Latin letters, the family
+  name (3+ characters). Latin names match as whole words ("Ada" but not "Canada"); Chinese names
+  match anywhere, since Chinese has no spaces. A lone Chinese family name is one common
+  character and is left alone.
+-#}
+{% macro _mask_one_name(expr, name_expr, min_len, latin_only) -%}
 case
-  when {{ full_name_expr }} is null then {{ text_expr }}
-  when {{ given_name_expr }} is not null and length({{ given_name_expr }}) >= 2
-    then replace(replace({{ text_expr }}, {{ full_name_expr }}, '[NAME]'), {{ given_name_expr }}, '[NAME]')
-  else replace({{ text_expr }}, {{ full_name_expr }}, '[NAME]')
+  when length({{ name_expr }}) < {{ min_len }} then {{ expr }}
+  when regexp_full_match({{ name_expr }}, '[A-Za-z .''-]+')
+    then regexp_replace({{ expr }}, '(?i)\b' || regexp_escape({{ name_expr }}) || '\b', '[NAME]', 'g')
+  {% if not latin_only -%}
+  else regexp_replace({{ expr }}, '(?i)' || regexp_escape({{ name_expr }}), '[NAME]', 'g')
+  {%- else -%}
+  else {{ expr }}
+  {%- endif %}
 end
+{%- endmacro %}
+
+{% macro mask_names(text_expr, full_name_expr, given_name_expr, family_name_expr) -%}
+{%- set full = _mask_one_name(text_expr, "coalesce(" ~ full_name_expr ~ ", '')", 2, false) -%}
+{%- set given = _mask_one_name(full, "coalesce(" ~ given_name_expr ~ ", '')", 2, false) -%}
+{{ _mask_one_name(given, "coalesce(" ~ family_name_expr ~ ", '')", 3, true) }}
 {%- endmacro %}

@@ -12,7 +12,7 @@ from dagster import (
 
 from orchestration.partitions import DAILY, day_filter
 from orchestration.resources import WarehouseResource
-from warehouse.ingest import load_source
+from warehouse.ingest import load_source, quarantine_unrouted
 from warehouse.sources import SOURCES, SourceSpec
 
 WRITER_POOL = "duckdb_writer"
@@ -33,7 +33,7 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
         wants = day_filter(context.partition_key_range) if spec.daily else None
         with warehouse.connect() as conn:
             report = load_source(conn, spec, Path(warehouse.landing_dir), warehouse.max_field_chars,
-                                 warehouse.load_batch_files, wants_day=wants)
+                                 warehouse.load_batch_files, wants_day=wants, timezone=warehouse.timezone)
             total = conn.execute(f"select count(*) from raw.{spec.name}").fetchone()[0]
             quarantined_total = conn.execute(
                 "select count(*) from raw.quarantine where source = ?", [spec.name]).fetchone()[0]
@@ -52,4 +52,20 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
     return _raw
 
 
-raw_assets = [build_raw_asset(spec) for spec in SOURCES]
+@asset(
+    key=AssetKey(["raw", "unrouted_files"]),
+    group_name="ingestion",
+    description="Files in the landing folder that no source reads (unknown folder, top level): "
+                "reported in raw.quarantine so they are seen, never silently ignored.",
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+)
+def unrouted_files(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    with warehouse.connect() as conn:
+        found = quarantine_unrouted(conn, Path(warehouse.landing_dir))
+    if found:
+        context.log.warning(f"{found} landing file(s) are in no known source folder; see the data-quality page")
+    return MaterializeResult(metadata={"new_unrouted_files": found})
+
+
+raw_assets = [build_raw_asset(spec) for spec in SOURCES] + [unrouted_files]

@@ -365,13 +365,14 @@ class ContactCentreSimulator:
             turns.append(("agent", fill(rng.choice(pb.AGENT_LINES[lang][step]), slots), None))
             return len(turns) - 1
 
-        def customer_say(text: str, emotion: str) -> int:
+        def customer_say(text: str, emotion: str, carries_pii: bool = False) -> int:
             nonlocal noisy
             if channel == "chat":
                 text = chat_style(text, rng)
-            if rng.random() < 0.1:
+            # Typos are not put into personal data: a misspelt name cannot be known, so cannot be masked.
+            if not carries_pii and rng.random() < 0.1:
                 text, noisy = add_typo(text, lang, rng), True
-            if lang in ("zh", "en") and rng.random() < 0.15:
+            if not carries_pii and lang in ("zh", "en") and rng.random() < 0.15:
                 switched = code_switch(text, lang, rng)
                 noisy = noisy or switched != text
                 text = switched
@@ -397,7 +398,7 @@ class ContactCentreSimulator:
         if applicable["identity_check"] and not violated["identity_check"]:
             evidence["identity_check"] = agent_say("identity_check")
             template = rng.choice(pb.CUSTOMER_IDENTITY[lang])
-            idx = customer_say(fill(template, slots), "neutral")
+            idx = customer_say(fill(template, slots), "neutral", carries_pii=True)
             pii_kinds[idx] = [n for n in ("name", "phone", "email", "id_card", "bank_card") if "{" + n + "}" in template]
         applicable["empathy"] = opening_emotion in NEGATIVE
         if applicable["empathy"] and not violated["empathy"]:

@@ -84,23 +84,32 @@ joined as (
     left join channel_costs on conversations.channel = channel_costs.channel
 ),
 
+data_end as (
+    select max(started_at) as last_contact_at from conversations
+),
+
+flagged as (
+    select
+        joined.*,
+        transfer_count > 0 as is_transferred,
+        coalesce(next_contact_at <= started_at + to_days({{ var('fcr_window_days') }}), false) as has_repeat_contact,
+        -- A repeat can only be ruled out once the whole window lies inside the data.
+        not is_abandoned
+            and started_at + to_days({{ var('fcr_window_days') }}) <= data_end.last_contact_at
+            as is_fcr_eligible
+    from joined
+    cross join data_end
+),
+
 final as (
     select
         *,
-        transfer_count > 0 as is_transferred,
-        coalesce(
-            next_contact_at <= started_at + to_days({{ var('fcr_window_days') }}),
-            false
-        ) as has_repeat_contact,
-        not is_abandoned
-            and disposition = 'resolved'
-            and not coalesce(next_contact_at <= started_at + to_days({{ var('fcr_window_days') }}), false)
-            as is_first_contact_resolution,
+        is_fcr_eligible and disposition = 'resolved' and not has_repeat_contact as is_first_contact_resolution,
         case
             when is_abandoned then 0.0
             else coalesce(fixed_cost_per_contact, 0) + coalesce(handle_seconds, 0) / 60.0 * coalesce(cost_per_handle_minute, 0)
         end as contact_cost
-    from joined
+    from flagged
 )
 
 select * from final

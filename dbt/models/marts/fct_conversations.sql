@@ -26,6 +26,7 @@ final as (
         is_transferred,
         transfer_count,
         has_repeat_contact,
+        is_fcr_eligible,
         is_first_contact_resolution,
         handle_seconds,
         first_response_seconds,

@@ -13,7 +13,7 @@ final as (
         hired_on,
         site
     from source
-    qualify row_number() over (partition by agent_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+    qualify row_number() over (partition by agent_id order by {{ latest_first() }}) = 1
 )
 
 select * from final

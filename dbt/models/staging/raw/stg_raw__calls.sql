@@ -7,7 +7,7 @@ source as (
 deduplicated as (
     select *
     from source
-    qualify row_number() over (partition by call_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+    qualify row_number() over (partition by call_id order by {{ latest_first() }}) = 1
 ),
 
 final as (
@@ -16,8 +16,12 @@ final as (
         conversation_id,
         queue_id,
         ivr_path,
-        -- The caller's number never leaves staging: a stable key is enough to count repeats.
-        md5(coalesce(caller_number, '')) as caller_key,
+        -- The caller's number never leaves staging. A keyed hash (secret SI_PII_KEY, kept out of
+        -- the warehouse) lets analysts count repeat callers without being able to reverse it.
+        case
+            when nullif(trim(caller_number), '') is not null
+                then sha256('{{ env_var("SI_PII_KEY") }}' || regexp_replace(caller_number, '[^0-9+]', '', 'g'))
+        end as caller_key,
         started_at,
         coalesce(ring_seconds, 0) as ring_seconds,
         coalesce(wait_seconds, 0) as wait_seconds,

@@ -10,7 +10,7 @@ ranked as (
         *,
         row_number() over (
             partition by conversation_id
-            order by _loaded_at desc, _source_file desc, _line desc
+            order by {{ latest_first() }}
         ) as version_rank
     from source
 ),

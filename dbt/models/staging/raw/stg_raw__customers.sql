@@ -7,7 +7,7 @@ source as (
 latest as (
     select *
     from source
-    qualify row_number() over (partition by customer_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+    qualify row_number() over (partition by customer_id order by {{ latest_first() }}) = 1
 ),
 
 final as (

@@ -17,7 +17,7 @@ final as (
         coalesce(quantity, 1) * unit_price as line_amount
     from source
     qualify row_number() over (
-        partition by order_id, line_number order by _loaded_at desc, _source_file desc, _line desc
+        partition by order_id, line_number order by {{ latest_first() }}
     ) = 1
 )
 

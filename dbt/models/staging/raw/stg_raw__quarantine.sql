@@ -9,9 +9,14 @@ final as (
         source as source_name,
         source_file,
         line,
-        reason,
-        -- Rejected records can hold anything, PII included: mask before anyone looks.
-        {{ mask_pii('raw_record') }} as record_masked,
+        -- Rejected records and the values quoted in reasons can hold anything, PII included.
+        {{ mask_pii('reason') }} as reason,
+        case
+            -- CRM records are mostly identity: show only that one was rejected.
+            when source = 'customers' then '[customer record withheld]'
+            -- A record cut at the size limit may end in part of a number: drop trailing digits.
+            else regexp_replace({{ mask_pii('raw_record') }}, '[0-9][0-9 -]{4,}$', '[CUT]')
+        end as record_masked,
         quarantined_at
     from source
 )

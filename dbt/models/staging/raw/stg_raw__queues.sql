@@ -11,7 +11,7 @@ final as (
         team_id,
         ivr_digit
     from source
-    qualify row_number() over (partition by queue_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+    qualify row_number() over (partition by queue_id order by {{ latest_first() }}) = 1
 )
 
 select * from final

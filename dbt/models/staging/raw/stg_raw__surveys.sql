@@ -12,7 +12,7 @@ final as (
         csat,
         nps
     from source
-    qualify row_number() over (partition by survey_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+    qualify row_number() over (partition by survey_id order by {{ latest_first() }}) = 1
 )
 
 select * from final

@@ -10,7 +10,7 @@ final as (
         team_name,
         category
     from source
-    qualify row_number() over (partition by team_id order by _loaded_at desc, _source_file desc, _line desc) = 1
+    qualify row_number() over (partition by team_id order by {{ latest_first() }}) = 1
 )
 
 select * from final

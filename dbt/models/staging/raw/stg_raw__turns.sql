@@ -17,27 +17,39 @@ deduplicated as (
     from source
     qualify row_number() over (
         partition by conversation_id, turn_index
-        order by _loaded_at desc, _source_file desc, _line desc
+        order by {{ latest_first() }}
     ) = 1
 ),
 
 conversation_customer as (
-    select distinct on (conversation_id)
+    select
         conversation_id,
         customer_id
     from conversations
-    order by conversation_id, _loaded_at desc
+    qualify row_number() over (partition by conversation_id order by {{ latest_first() }}) = 1
+),
+
+latest_customers as (
+    -- One row per customer even when several CRM snapshots are loaded (no fan-out of turns).
+    select
+        customer_id,
+        full_name,
+        given_name,
+        family_name
+    from customers
+    qualify row_number() over (partition by customer_id order by {{ latest_first() }}) = 1
 ),
 
 with_names as (
     -- The CRM names the customer; nothing else can tell a name from a word.
     select
         deduplicated.*,
-        customers.full_name,
-        customers.given_name
+        latest_customers.full_name,
+        latest_customers.given_name,
+        latest_customers.family_name
     from deduplicated
     left join conversation_customer using (conversation_id)
-    left join customers using (customer_id)
+    left join latest_customers using (customer_id)
 ),
 
 masked as (
@@ -46,10 +58,12 @@ masked as (
         turn_index,
         speaker,
         ts,
-        {{ mask_pii(mask_names('text', 'full_name', 'given_name')) }} as text,
-        {{ count_pii('text') }}
-            + (case when full_name is not null and contains(text, full_name) then 1 else 0 end)
-            as pii_items_masked
+        -- Patterns first (an e-mail such as ada.l@... must go whole), then the CRM's names.
+        {{ mask_names(mask_pii('text'), 'full_name', 'given_name', 'family_name') }} as text,
+        len(regexp_extract_all(
+            {{ mask_names(mask_pii('text'), 'full_name', 'given_name', 'family_name') }},
+            '\[(EMAIL|ID_CARD|BANK_CARD|PHONE|NAME)\]'
+        )) as pii_items_masked
     from with_names
 ),
 

@@ -18,7 +18,7 @@ final as (
         speaking_rate_sps
     from source
     qualify row_number() over (
-        partition by recording_id, turn_index order by _loaded_at desc, _source_file desc, _line desc
+        partition by recording_id, turn_index order by {{ latest_first() }}
     ) = 1
 )
 
