@@ -211,10 +211,12 @@ def test_an_unbalanced_quote_does_not_swallow_the_rest_of_the_file(conn, tmp_pat
     (landing / "turns").mkdir(parents=True)
     good = "".join(f"CV1,{i},agent,2026-01-01 10:00:00,line {i}\n" for i in range(2, 400))
     (landing / "turns" / "a.csv").write_text(
-        "conversation_id,turn_index,speaker,ts,text\n" 'CV1,1,agent,2026-01-01 10:00:00,"never closed\n' + good)
+        "conversation_id,turn_index,speaker,ts,text\n" 'CV1,1,agent,2026-01-01 10:00:00,"never closed\n' + good
+        + 'CV1,400,agent,2026-01-01 10:00:00,"quoted"then text\nCV1,401,agent,2026-01-01 10:00:00,last\n')
     report = load_source(conn, TURNS, landing)
-    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (399, 398, 1)
-    assert quarantine(conn)[0][1] == 2 and "unbalanced quote" in quarantine(conn)[0][2]
+    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (401, 399, 2)
+    assert [line for _, line, _ in quarantine(conn)] == [2, 401]
+    assert all("malformed CSV record" in reason for _, _, reason in quarantine(conn))
 
 
 def test_json_strings_may_hold_unicode_line_separators(conn, tmp_path):

@@ -146,16 +146,19 @@ MAX_RECORD_LINES = 200  # a quoted field spanning more lines than this is a brok
 
 
 def _csv_records(text: str):
-    """(first line number, fields or None, raw text) per CSV record.
+    """(first line number, fields or None, raw text) per CSV record, in file order.
 
     Python's csv reader lets one unbalanced quote swallow the rest of the file into a single
-    field. Records are therefore cut at physical lines: a record is complete when its quotes
-    balance; one that stays unbalanced for MAX_RECORD_LINES lines (or to the end of the file) is
-    reported alone (fields None) and parsing resumes on the next line.
+    field. Records are therefore first cut at physical lines: a record is complete when its
+    quotes balance; one that stays unbalanced for MAX_RECORD_LINES lines (or to the end of the
+    file) is reported alone (fields None) and cutting resumes on the next line. The balanced
+    records then go through one csv reader (fast); a record the strict reader still rejects is
+    reported alone and reading resumes after it.
     """
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    records: list[tuple[int, str, bool]] = []
     i = 0
     while i < len(lines):
         buf = lines[i]
@@ -166,16 +169,33 @@ def _csv_records(text: str):
             buf += "\n" + lines[j]
             quotes += lines[j].count('"')
         if quotes % 2:
-            yield i + 1, None, lines[i]
+            records.append((i + 1, lines[i], False))
             i += 1
-            continue
-        try:
-            rows = list(csv.reader(io.StringIO(buf, newline=""), strict=True))
-        except csv.Error:
-            yield i + 1, None, buf
         else:
-            yield i + 1, (rows[0] if rows else []), buf
-        i = j + 1
+            records.append((i + 1, buf, True))
+            i = j + 1
+    pos = 0
+    while pos < len(records):
+        current = [pos]
+
+        def feed(start: int = pos):
+            for k in range(start, len(records)):
+                current[0] = k
+                if not records[k][2]:
+                    return  # an unbalanced record ends this reader; it is reported below
+                yield records[k][1]
+
+        failed = False
+        try:
+            for row in csv.reader(feed(), strict=True):
+                line, raw, _ = records[current[0]]
+                yield line, row, raw
+        except csv.Error:
+            failed = True
+        k = current[0]
+        if failed or not records[k][2]:
+            yield records[k][0], None, records[k][1]
+        pos = k + 1
 
 
 def _parse_csv(spec: SourceSpec, text: str, parsed: ParsedFile) -> None:
@@ -192,12 +212,17 @@ def _parse_csv(spec: SourceSpec, text: str, parsed: ParsedFile) -> None:
     extra = [h for h in header if h not in spec.column_names]
     if extra:
         parsed.note = f"ignored extra columns: {', '.join(extra)}"
-    index = {name: header.index(name) for name in spec.column_names if name in header}
-    cols: dict[str, list[Any]] = {name: [] for name in spec.column_names}
+    names = spec.column_names
+    index = {name: header.index(name) for name in names if name in header}
+    cols: dict[str, list[Any]] = {name: [] for name in names}
+    # (target list, field position or None) once per file, not per row: this loop is the hot path.
+    plan = [(cols[name], index.get(name)) for name in names]
+    width = len(header)
+    lines_out = parsed.lines
     for line, row, raw in records:
         if row is None:
-            parsed.rejects.append((line, "malformed CSV record: unbalanced quote (not closed within "
-                                         f"{MAX_RECORD_LINES} lines)", raw[:RAW_RECORD_LIMIT]))
+            parsed.rejects.append((line, "malformed CSV record: a quote is not closed (within "
+                                         f"{MAX_RECORD_LINES} lines) or is followed by text", raw[:RAW_RECORD_LIMIT]))
             continue
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
@@ -205,12 +230,12 @@ def _parse_csv(spec: SourceSpec, text: str, parsed: ParsedFile) -> None:
         if missing:
             parsed.rejects.append((line, f"missing required column(s): {', '.join(missing)}", raw))
             continue
-        if len(row) != len(header):
-            parsed.rejects.append((line, f"expected {len(header)} fields, found {len(row)}", raw))
+        if len(row) != width:
+            parsed.rejects.append((line, f"expected {width} fields, found {len(row)}", raw))
             continue
-        for name in spec.column_names:
-            cols[name].append(row[index[name]] if name in index else None)
-        parsed.lines.append(line)
+        for target, pos in plan:
+            target.append(row[pos] if pos is not None else None)
+        lines_out.append(line)
     parsed.columns = cols
 
 
