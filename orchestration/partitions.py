@@ -10,11 +10,13 @@ last, so no file is ever left out.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Callable
 
 from dagster import DailyPartitionsDefinition, PartitionKeyRange
 
 from service_insight.settings import get_settings
+from warehouse.ingest import file_day
 
 # The last partition is the last complete day in the contact centre's time zone; files dated
 # later (today) load with it, see clamp_day().
@@ -33,6 +35,17 @@ def range_tags(start: str | None = None, end: str | None = None) -> dict[str, st
     """Run tags that make one run cover a range of days (the whole history by default)."""
     everything = full_range()
     return {RANGE_START_TAG: start or everything.start, RANGE_END_TAG: end or everything.end}
+
+
+def landing_range_tags(landing_dir: Path) -> dict[str, str]:
+    """Range tags over the days that have landing files (the whole history when none do).
+
+    A full build then marks only days with data as materialized, instead of every day since
+    SI_PARTITION_START.
+    """
+    days = sorted({clamp_day(d) for p in landing_dir.rglob("*") if p.is_file()
+                   for d in [file_day(p)] if d is not None}) if landing_dir.is_dir() else []
+    return range_tags(days[0], days[-1]) if days else range_tags()
 
 
 def clamp_day(day: date) -> str:

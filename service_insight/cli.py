@@ -74,11 +74,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, materialize
 
     from orchestration.definitions import ALL_ASSETS, build_resources
-    from orchestration.partitions import range_tags
+    from orchestration.partitions import landing_range_tags
 
     started = time.perf_counter()
     result = materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.get(),
-                         raise_on_error=False, tags=range_tags())  # every day, in one run
+                         raise_on_error=False, tags=landing_range_tags(get_settings().landing_dir))
     elapsed = time.perf_counter() - started
     if not result.success:
         for event in result.all_events:
@@ -87,7 +87,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         print(f"materialization failed after {elapsed:.0f} s; the last good snapshot is still published",
               file=sys.stderr)
         return 1
-    print(f"materialized {len(result.get_asset_materialization_events())} assets in {elapsed:.0f} s")
+    assets = {e.asset_key for e in result.get_asset_materialization_events()}
+    print(f"materialized {len(assets)} assets in {elapsed:.0f} s")
     if not args.no_docs:
         cmd_docs(args)
     return 0

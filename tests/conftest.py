@@ -51,10 +51,11 @@ def materialize_all():
     from dagster import DagsterInstance, materialize
 
     from orchestration.definitions import ALL_ASSETS, build_resources
-    from orchestration.partitions import range_tags
+    from orchestration.partitions import landing_range_tags
+    from service_insight.settings import get_settings
 
     return materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.ephemeral(),
-                       tags=range_tags())
+                       tags=landing_range_tags(get_settings().landing_dir))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ def test_definitions_load_with_lineage_from_raw_to_marts():
     assert {"raw/turns", "staging/stg_raw__turns", "marts/fct_kpi_daily", "warehouse_snapshot"} <= keys
     assert AssetKey(["raw", "turns"]) in graph.get(AssetKey(["staging", "stg_raw__turns"])).parent_keys
     assert AssetKey(["marts", "fct_kpi_daily"]) in graph.get(AssetKey("warehouse_snapshot")).parent_keys
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {"ingestion", "staging", "intermediate", "marts", "publishing"} <= groups
     assert defs.resolve_job_def("full_build")
     assert defs.resolve_schedule_def("daily_build")
 
