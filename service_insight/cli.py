@@ -5,6 +5,8 @@
     service-insight materialize                       load, build and publish (headless)
     service-insight docs                              dbt docs generate
     service-insight serve                             dashboards, Dagster UI and dbt docs
+    service-insight train TASK --train F [--eval F]   train a text classifier (intent, emotion, ...)
+    service-insight predict TASK --input F            score texts with the task's current model
     service-insight bench [NAME ...]                  run benchmarks under bench/
 """
 
@@ -159,6 +161,73 @@ def cmd_serve(args: argparse.Namespace) -> int:
         time.sleep(1)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from ml.classifier import TrainConfig, train_text_classifier
+    from ml.labelled_data import read_labelled
+    from ml.registry import new_version, register, set_current_pointer
+    from warehouse.db import WarehouseUnavailable, writer
+
+    s = get_settings()
+    train = read_labelled(Path(args.train))
+    evaluation = read_labelled(Path(args.eval)) if args.eval else None
+    for name, data in (("train", train), ("eval", evaluation)):
+        if data and data.rejected:
+            print(f"{name}: {len(data.rejected)} row(s) skipped, e.g. line {data.rejected[0][0]}: {data.rejected[0][1]}")
+    if len(set(train.labels)) < 2:
+        print("need at least two labels to train a classifier", file=sys.stderr)
+        return 2
+    version = new_version(args.task)
+    out = s.model_dir / args.task / version
+    cfg = TrainConfig(epochs=args.epochs, device=s.device)
+    result = train_text_classifier(train.texts, train.labels, out, evaluation.texts if evaluation else (),
+                                   evaluation.labels if evaluation else (), base=args.base, cfg=cfg)
+    m = result.metrics
+    print(f"trained {args.task} {version} on {len(train.texts):,} texts in {result.seconds:.1f} s "
+          f"({'fine-tuned ' + args.base if args.base else 'small BERT trained from scratch'})")
+    if "accuracy" in m:
+        print(f"eval on {m['eval_examples']:,} texts: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
+        worst = sorted(m["per_class"], key=lambda c: c["f1"])[:5]
+        print("weakest classes: " + ", ".join(f"{c['label']} F1 {c['f1']:.2f}" for c in worst))
+    try:
+        with writer(s.warehouse_path) as conn:
+            register(conn, args.task, version, result)
+        print(f"registered as the current {args.task} model in {s.warehouse_path} (ml.ml_model_runs)")
+    except WarehouseUnavailable as exc:
+        set_current_pointer(out.parent, version)
+        print(f"model saved and made current, but not recorded in the warehouse: {exc}", file=sys.stderr)
+    print(f"checkpoint: {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import csv as _csv
+
+    from ml.classifier import predict
+    from ml.labelled_data import read_labelled
+    from ml.registry import current_model_dir
+
+    s = get_settings()
+    model_dir = Path(args.model) if args.model else current_model_dir(s.model_dir, args.task)
+    if model_dir is None:
+        print(f"no current {args.task} model under {s.model_dir}; train one with `service-insight train {args.task}`",
+              file=sys.stderr)
+        return 2
+    data = read_labelled(Path(args.input), need_label=False)
+    labels, confidence, _ = predict(model_dir, data.texts, device=s.device)
+    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    try:
+        w = _csv.writer(out)
+        w.writerow(["text", "label", "confidence"])
+        for text, label, conf in zip(data.texts, labels, confidence):
+            w.writerow([text, label, f"{conf:.4f}"])
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"scored {len(data.texts):,} texts with {model_dir.name} -> {args.output}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     names = args.names or sorted(p.stem for p in (PROJECT_ROOT / "bench").glob("*.py") if not p.stem.startswith("_"))
     code = 0
@@ -193,11 +262,26 @@ def main(argv: list[str] | None = None) -> int:
     d.set_defaults(func=cmd_docs)
     s = sub.add_parser("serve", help="serve the dashboards, the Dagster UI and the dbt docs")
     s.set_defaults(func=cmd_serve)
+    t = sub.add_parser("train", help="train a text classifier for a task from a labelled file (text,label)")
+    t.add_argument("task", help="task name, e.g. intent or emotion")
+    t.add_argument("--train", required=True, help="CSV or JSONL with text,label")
+    t.add_argument("--eval", help="CSV or JSONL with text,label held out for evaluation")
+    t.add_argument("--base", help="a Hugging Face checkpoint directory to fine-tune (default: train a small BERT)")
+    t.add_argument("--epochs", type=int, default=8)
+    t.set_defaults(func=cmd_train)
+    pr = sub.add_parser("predict", help="score texts with the current model of a task")
+    pr.add_argument("task")
+    pr.add_argument("--input", required=True, help="CSV or JSONL with a text column")
+    pr.add_argument("--output", help="CSV to write (default: standard output)")
+    pr.add_argument("--model", help="a checkpoint directory instead of the task's current version")
+    pr.set_defaults(func=cmd_predict)
     b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")
     b.add_argument("names", nargs="*")
-    b.add_argument("--", dest="extra", nargs=argparse.REMAINDER, default=[])
-    b.set_defaults(func=cmd_bench, extra=[])
-    args = parser.parse_args(argv)
+    b.set_defaults(func=cmd_bench)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra  # benchmarks take their own flags, e.g. `bench ingest --turns 100000`
     return args.func(args)
 
 

@@ -1,0 +1,142 @@
+"""The shared text-classification routine: real training, real predictions, user checkpoints."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.classifier import TrainConfig, build_tokenizer, new_small_bert, predict, train_text_classifier
+from tests.conftest import point_settings_at
+from warehouse.generator.core import GeneratorConfig
+from warehouse.generator.writer import generate
+
+
+@pytest.fixture(scope="module")
+def intent_examples(tmp_path_factory):
+    """First customer message of generated conversations, with the intent the generator planted."""
+    root = tmp_path_factory.mktemp("ml_data")
+    generate(GeneratorConfig(conversations=2600, days=30, seed=21, bad_row_rate=0), root / "landing", root / "truth",
+             progress=False)
+    turns = duckdb.sql(f"select * from read_csv('{root}/landing/turns/*.csv', all_varchar=true)").df()
+    truth = pd.read_parquet(root / "truth" / "truth_conversations.parquet")
+    first = (turns[turns["speaker"] == "customer"].groupby("conversation_id").first().reset_index()
+             .merge(truth, on="conversation_id").sample(frac=1, random_state=3))
+    cut = int(len(first) * 0.8)
+    return first.iloc[:cut], first.iloc[cut:]
+
+
+@pytest.fixture(scope="module")
+def intent_model(intent_examples, tmp_path_factory):
+    train, holdout = intent_examples
+    out = tmp_path_factory.mktemp("models") / "intent"
+    return train_text_classifier(train["text"].tolist(), train["intent"].tolist(), out,
+                                 holdout["text"].tolist(), holdout["intent"].tolist(), cfg=TrainConfig(epochs=6))
+
+
+def test_small_bert_learns_thirty_intents_across_languages(intent_model, intent_examples):
+    _, holdout = intent_examples
+    assert intent_model.metrics["labels"] == 30
+    assert intent_model.metrics["accuracy"] >= 0.6  # chance is 1/30
+    predicted, confidence, probs = predict(intent_model.path, holdout["text"].tolist())
+    right = pd.Series(predicted, index=holdout.index) == holdout["intent"]
+    assert right[holdout["language"] == "zh"].mean() >= 0.6
+    assert right[holdout["language"] == "en"].mean() >= 0.6
+    assert confidence[right.values].mean() > confidence[~right.values].mean()  # confidence means something
+    assert probs.shape == (len(holdout), 30)
+
+
+def test_evaluation_reports_per_class_and_confusion(intent_model):
+    m = intent_model.metrics
+    assert len(m["per_class"]) == 30 and {"precision", "recall", "f1", "support"} <= set(m["per_class"][0])
+    matrix = m["confusion"]["matrix"]
+    assert sum(map(sum, matrix)) == m["eval_examples"]
+    assert (intent_model.path / "config.json").exists() and (intent_model.path / "tokenizer.json").exists()
+
+
+def test_chinese_is_not_unknown_to_the_learnt_vocabulary(intent_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(intent_model.path))
+    ids = tok("我的订单怎么还没到？请帮我查一下物流")["input_ids"]
+    assert tok.unk_token_id not in ids
+
+
+def test_predictions_keep_input_order_despite_length_batching(intent_model, intent_examples):
+    texts = intent_examples[1]["text"].tolist()[:40]
+    together, _, _ = predict(intent_model.path, texts, batch_size=8)
+    alone = [predict(intent_model.path, [t])[0][0] for t in texts]
+    assert together == alone
+
+
+def _two_class_data():
+    refund = ["I want my money back for order {}", "please refund order {} now", "退款什么时候到账 {}",
+              "where is the refund for {}", "我要退款，订单{}"]
+    password = ["I forgot my password {}", "reset my password please {}", "密码忘了怎么办 {}",
+                "cannot log in, password wrong {}", "登录密码重置 {}"]
+    texts, labels = [], []
+    for i in range(40):
+        for template, label in ((refund[i % 5], "refund"), (password[i % 5], "password")):
+            texts.append(template.format(1000 + i))
+            labels.append(label)
+    return texts, labels
+
+
+def test_a_user_checkpoint_path_is_fine_tuned(tmp_path):
+    texts, labels = _two_class_data()
+    user_ckpt = tmp_path / "my-bert"
+    tokenizer = build_tokenizer(texts, vocab_size=500)
+    cfg = TrainConfig(hidden_size=64, layers=1, heads=2)
+    new_small_bert(tokenizer, ["a", "b", "c"], cfg).save_pretrained(user_ckpt)  # a 3-label head on purpose
+    tokenizer.save_pretrained(user_ckpt)
+    result = train_text_classifier(texts[:60], labels[:60], tmp_path / "tuned", texts[60:], labels[60:],
+                                   base=str(user_ckpt), cfg=TrainConfig(epochs=40, base_learning_rate=1e-3))
+    assert result.base == str(user_ckpt)
+    assert result.metrics["accuracy"] >= 0.9
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(str(tmp_path / "tuned")).hidden_size == 64  # the user's architecture
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_cli_trains_registers_and_predicts(tmp_path, capsys):
+    from service_insight.cli import main
+
+    point_settings_at(tmp_path)
+    texts, labels = _two_class_data()
+    train = _write(tmp_path / "train.csv", [{"text": t, "label": y} for t, y in zip(texts[:60], labels[:60])]
+                   + [{"text": "", "label": "refund"}])
+    evaluation = _write(tmp_path / "eval.csv", [{"text": t, "label": y} for t, y in zip(texts[60:], labels[60:])])
+    assert main(["train", "intent", "--train", str(train), "--eval", str(evaluation), "--epochs", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "1 row(s) skipped" in out and "accuracy" in out
+    assert main(["train", "intent", "--train", str(train), "--epochs", "10"]) == 0
+    with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
+        runs = c.execute("select model_version, is_current, accuracy from ml.ml_model_runs order by trained_at").fetchall()
+        assert len(runs) == 2 and [r[1] for r in runs] == [False, True]
+        assert runs[0][2] >= 0.9
+        assert c.execute("select count(*) from ml.ml_eval_per_class").fetchone()[0] == 2
+    queries = _write(tmp_path / "new.csv", [{"text": "请帮我退款，订单7777"}, {"text": "I forgot my password again"}])
+    assert main(["predict", "intent", "--input", str(queries), "--output", str(tmp_path / "scored.csv")]) == 0
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert scored["label"].tolist() == ["refund", "password"]
+    assert scored["confidence"].between(0, 1).all()
+
+
+def test_predict_without_a_model_says_what_to_do(tmp_path, capsys):
+    from service_insight.cli import main
+
+    point_settings_at(tmp_path)
+    queries = _write(tmp_path / "q.csv", [{"text": "hello"}])
+    assert main(["predict", "emotion", "--input", str(queries)]) == 2
+    assert "service-insight train emotion" in capsys.readouterr().err
