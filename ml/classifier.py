@@ -30,6 +30,7 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 8
+    min_steps: int = 500  # small labelled sets get more epochs: what matters is optimiser steps
     batch_size: int = 32
     learning_rate: float = 1e-3  # from scratch; fine-tuning a pretrained base uses base_learning_rate
     base_learning_rate: float = 5e-5
@@ -137,14 +138,15 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     encoded = tokenizer(list(train_texts), truncation=True, max_length=cfg.max_length)["input_ids"]
     targets = torch.tensor([label_id[y] for y in train_labels])
     batches_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
-    total_steps = max(1, batches_per_epoch * cfg.epochs)
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(1, batches_per_epoch)))
+    total_steps = max(1, batches_per_epoch * epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, total_steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup + 1))))
     dtype = _autocast_dtype(device)
     model.train()
-    for _ in range(cfg.epochs):
+    for _ in range(epochs):
         for batch in _length_batches([len(e) for e in encoded], cfg.batch_size, rng):
             padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
             inputs = {k: v.to(device) for k, v in padded.items()}
@@ -159,7 +161,7 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    metrics: dict = {"train_examples": len(train_texts), "labels": len(labels)}
+    metrics: dict = {"train_examples": len(train_texts), "labels": len(labels), "epochs": epochs}
     if len(eval_texts):
         predicted, _, _ = predict(out_dir, eval_texts, device=str(device), _loaded=(tokenizer, model))
         metrics.update(evaluate(list(eval_labels), predicted, labels))

@@ -23,6 +23,8 @@ class WarehouseResource(ConfigurableResource):
     load_batch_files: int = 400
     snapshots_to_keep: int = 3
     timezone: str = "Asia/Shanghai"
+    model_dir: str = "data/models"
+    device: str = "auto"
 
     @classmethod
     def from_settings(cls) -> "WarehouseResource":
@@ -30,7 +32,7 @@ class WarehouseResource(ConfigurableResource):
         return cls(
             database=str(s.warehouse_path), landing_dir=str(s.landing_dir), snapshot_dir=str(s.snapshot_dir),
             max_field_chars=s.max_field_chars, load_batch_files=s.load_batch_files,
-            snapshots_to_keep=s.snapshots_to_keep, timezone=s.timezone,
+            snapshots_to_keep=s.snapshots_to_keep, timezone=s.timezone, model_dir=str(s.model_dir), device=s.device,
         )
 
     @contextmanager

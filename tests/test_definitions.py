@@ -17,7 +17,10 @@ def test_definitions_load_with_lineage_from_raw_to_marts():
     assert AssetKey(["raw", "turns"]) in graph.get(AssetKey(["staging", "stg_raw__turns"])).parent_keys
     assert AssetKey(["marts", "fct_kpi_daily"]) in graph.get(AssetKey("warehouse_snapshot")).parent_keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"ingestion", "staging", "intermediate", "marts", "publishing"} <= groups
+    assert {"ingestion", "staging", "intermediate", "marts", "enrichment", "publishing"} <= groups
+    # dbt -> model -> dbt: the intent mart reads what the enrichment assets wrote.
+    assert AssetKey(["ml", "intent_predictions"]) in graph.get(AssetKey(["marts", "fct_conversation_intents"])).parent_keys
+    assert AssetKey(["staging", "stg_raw__turns"]) in graph.get(AssetKey(["ml", "intent_model"])).parent_keys
     assert defs.resolve_job_def("full_build")
     assert defs.resolve_schedule_def("daily_build")
 

@@ -142,6 +142,10 @@ def test_rematerializing_changes_nothing(use_built):
     raw_meta = {e.asset_key.to_user_string(): e.materialization.metadata
                 for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw"}
     assert raw_meta.pop("raw/unrouted_files")["new_unrouted_files"].value == 0
+    ml_meta = {e.asset_key.to_user_string(): e.materialization.metadata
+               for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "ml"}
+    assert ml_meta["ml/intent_model"]["status"].value == "reused"  # same labels: no retraining
+    assert ml_meta["ml/intent_predictions"]["scored"].value == 0  # nothing new to score
     assert raw_meta and all(m["rows_in"].value == 0 for m in raw_meta.values())
 
 
@@ -183,3 +187,19 @@ def test_dbt_docs_generate_builds_the_catalogue(use_built):
 
     nodes = _json.loads(catalog.read_text())["nodes"]
     assert "model.service_insight.fct_kpi_daily" in nodes
+
+
+def test_intent_predictions_reach_the_marts_and_escalation_is_calibrated(use_built):
+    truth = pd.read_parquet(use_built.settings.ground_truth_dir / "truth_conversations.parquet")
+    with wh(use_built) as c:
+        intents = c.execute("select * from marts.fct_conversation_intents").df()
+        runs = c.execute("select accuracy, train_examples, is_current from ml.ml_model_runs where task = 'intent'").df()
+    handled = truth[~truth["abandoned"]]
+    assert set(intents["conversation_id"]) == set(handled["conversation_id"])  # every conversation with text
+    assert runs["is_current"].sum() == 1 and runs["train_examples"].iloc[0] > 100
+    merged = intents.merge(truth, on="conversation_id")
+    right = merged["predicted_intent"] == merged["intent"]
+    assert right.mean() >= 0.3  # 30 intents: chance is 0.03
+    confident = ~merged["needs_escalation"]
+    assert confident.any() and merged["needs_escalation"].any()
+    assert right[confident].mean() > right[~confident].mean()  # the escalation flag means something

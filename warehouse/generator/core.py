@@ -65,7 +65,7 @@ class GeneratorConfig:
     seed: int = 7
     bad_row_rate: float = 0.002
     duplicate_rate: float = 0.005
-    annotation_rate: float = 0.1
+    annotation_rate: float = 0.25  # share of contacts both annotators label
 
     @property
     def start(self) -> date:

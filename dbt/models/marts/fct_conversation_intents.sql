@@ -1,0 +1,59 @@
+with
+
+predictions as (
+    select * from {{ source('ml', 'intent_predictions') }}
+),
+
+model_runs as (
+    select * from {{ source('ml', 'ml_model_runs') }}
+),
+
+conversations as (
+    select * from {{ ref('stg_raw__conversations') }}
+),
+
+annotations as (
+    select * from {{ ref('stg_raw__annotations') }}
+),
+
+current_version as (
+    select model_version
+    from model_runs
+    where task = 'intent' and is_current
+),
+
+current_predictions as (
+    select predictions.*
+    from predictions
+    inner join current_version using (model_version)
+),
+
+reviewed as (
+    -- Double-blind review: a label counts only when two annotators chose it independently.
+    select
+        conversation_id,
+        min(intent) as reviewed_intent
+    from annotations
+    where intent is not null
+    group by conversation_id
+    having count(distinct annotator) >= 2 and count(distinct intent) = 1
+),
+
+final as (
+    select
+        conversations.conversation_id,
+        conversations.started_date,
+        conversations.channel,
+        conversations.final_queue_id as queue_id,
+        current_predictions.intent as predicted_intent,
+        current_predictions.confidence,
+        current_predictions.escalate as needs_escalation,
+        current_predictions.model_version,
+        reviewed.reviewed_intent,
+        reviewed.reviewed_intent = current_predictions.intent as matches_review
+    from conversations
+    inner join current_predictions using (conversation_id)
+    left join reviewed using (conversation_id)
+)
+
+select * from final
