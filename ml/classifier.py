@@ -30,11 +30,11 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 8
-    min_steps: int = 500  # small labelled sets get more epochs: what matters is optimiser steps
+    min_steps: int = 500  # from scratch, small labelled sets get more epochs (a pretrained base does not)
     batch_size: int = 32
     learning_rate: float = 1e-3  # from scratch; fine-tuning a pretrained base uses base_learning_rate
     base_learning_rate: float = 5e-5
-    max_length: int = 96
+    max_length: int = 128  # the same cut at training, evaluation and serving
     vocab_size: int = 6000
     hidden_size: int = 128
     layers: int = 2
@@ -51,6 +51,8 @@ class TrainResult:
     seconds: float
     base: str | None
     config: dict = field(default_factory=dict)
+    eval_confidence: np.ndarray | None = None  # held-out confidences, for calibrating thresholds
+    eval_correct: np.ndarray | None = None
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -59,10 +61,14 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+def _autocast_dtype(device: torch.device, training: bool = False) -> torch.dtype | None:
+    """bf16 where the GPU has it natively; fp16 for inference only; fp32 otherwise and on CPU."""
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    with torch.cuda.device(device):
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return torch.bfloat16
+    return None if training else torch.float16
 
 
 def build_tokenizer(texts: Sequence[str], vocab_size: int = 6000):
@@ -102,9 +108,13 @@ def load_base(base: str | Path, labels: list[str]):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
+    if tokenizer.pad_token is None:  # decoder-style checkpoints ship without one
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model = AutoModelForSequenceClassification.from_pretrained(
         str(base), num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
+        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True,
+        problem_type="single_label_classification")  # a multi-label or regression base would change the loss
+    model.config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model
 
 
@@ -138,13 +148,13 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     encoded = tokenizer(list(train_texts), truncation=True, max_length=cfg.max_length)["input_ids"]
     targets = torch.tensor([label_id[y] for y in train_labels])
     batches_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(1, batches_per_epoch)))
+    epochs = cfg.epochs if base else max(cfg.epochs, math.ceil(cfg.min_steps / max(1, batches_per_epoch)))
     total_steps = max(1, batches_per_epoch * epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, total_steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup + 1))))
-    dtype = _autocast_dtype(device)
+    dtype = _autocast_dtype(device, training=True)
     model.train()
     for _ in range(epochs):
         for batch in _length_batches([len(e) for e in encoded], cfg.batch_size, rng):
@@ -162,15 +172,23 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     metrics: dict = {"train_examples": len(train_texts), "labels": len(labels), "epochs": epochs}
+    result = TrainResult(out_dir, labels, metrics, 0.0, str(base) if base else None, asdict(cfg))
     if len(eval_texts):
-        predicted, _, _ = predict(out_dir, eval_texts, device=str(device), _loaded=(tokenizer, model))
+        predicted, confidence, _ = predict(out_dir, eval_texts, max_length=cfg.max_length,
+                                           _loaded=(tokenizer, model))
         metrics.update(evaluate(list(eval_labels), predicted, labels))
-    result = TrainResult(out_dir, labels, metrics, round(time.perf_counter() - started, 2),
-                         str(base) if base else None, asdict(cfg))
-    (out_dir / "training.json").write_text(json.dumps(
-        {"labels": labels, "metrics": metrics, "seconds": result.seconds, "base": result.base, "config": result.config},
-        indent=2, ensure_ascii=False))
+        result.eval_confidence = confidence
+        result.eval_correct = np.array([p == y for p, y in zip(predicted, eval_labels)])
+    result.seconds = round(time.perf_counter() - started, 2)
+    write_training_card(result)
     return result
+
+
+def write_training_card(result: TrainResult) -> None:
+    """training.json beside the checkpoint, so the directory alone says how it was made."""
+    (result.path / "training.json").write_text(json.dumps(
+        {"labels": result.labels, "metrics": result.metrics, "seconds": result.seconds, "base": result.base,
+         "config": result.config}, indent=2, ensure_ascii=False, default=float))
 
 
 _MODEL_CACHE: dict[tuple[str, str], tuple] = {}

@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from ml.classifier import TrainConfig, TrainResult, predict, train_text_classifier
-from ml.registry import current_model_dir, ensure_tables, new_version, register
+from ml.classifier import TrainConfig, TrainResult, predict, train_text_classifier, write_training_card
+from ml.registry import ensure_tables, new_version, register
 
 TASK = "intent"
 MIN_EXAMPLES = 40
@@ -52,7 +52,7 @@ def ensure_prediction_table(conn: duckdb.DuckDBPyConnection) -> None:
         create table if not exists ml.intent_predictions (
             conversation_id varchar not null, model_version varchar not null, intent varchar not null,
             confidence double not null, escalate boolean not null, scored_at timestamp not null,
-            primary key (conversation_id, model_version)
+            text_sha varchar, primary key (conversation_id, model_version)
         )""")
 
 
@@ -81,18 +81,26 @@ def labelled_split(conn: duckdb.DuckDBPyConnection) -> LabelledSplit:
     return split
 
 
-def escalation_threshold(confidence: np.ndarray, correct: np.ndarray, target: float = ESCALATION_TARGET_ACCURACY
-                         ) -> float:
-    """Lowest confidence above which predictions are right at least ``target`` of the time.
+ALWAYS_ESCALATE = 2.0  # above any probability: nothing is confident enough
+UNCALIBRATED_THRESHOLD = 0.5  # for a model registered without held-out labels (e.g. from the CLI)
+MIN_CONFIDENT_SUPPORT = 10
 
-    Below it the answer hub hands the contact to a person. Calibrated on held-out labels; 1.0
-    (always escalate) when no threshold reaches the target.
+
+def escalation_threshold(confidence: np.ndarray, correct: np.ndarray, target: float = ESCALATION_TARGET_ACCURACY,
+                         min_support: int = MIN_CONFIDENT_SUPPORT) -> float:
+    """Lowest confidence at or above which predictions are right at least ``target`` of the time.
+
+    Below it the answer hub hands the contact to a person. Calibrated on held-out labels, cutting
+    only between distinct confidence values (ties fall on one side together) and only where at
+    least ``min_support`` held-out predictions would be handled automatically;
+    ``ALWAYS_ESCALATE`` when no cut reaches the target.
     """
-    order = np.argsort(-confidence)
-    hits = np.cumsum(correct[order])
-    precision = hits / np.arange(1, len(order) + 1)
-    ok = np.where(precision >= target)[0]
-    return float(confidence[order][ok[-1]]) if len(ok) else 1.0
+    best = ALWAYS_ESCALATE
+    for cut in np.unique(confidence)[::-1]:
+        accepted = confidence >= cut
+        if accepted.sum() >= min_support and correct[accepted].mean() >= target:
+            best = float(cut)
+    return best
 
 
 def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = TrainConfig()
@@ -102,24 +110,25 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = T
         ensure_prediction_table(conn)
         split = labelled_split(conn)
         last = conn.execute(
-            "select model_version, config ->> 'label_fingerprint' from ml.ml_model_runs "
+            "select model_version, config ->> 'label_fingerprint', config ->> 'trained_by' from ml.ml_model_runs "
             "where task = ? and is_current", [TASK]).fetchone()
     n = len(split.train_texts)
+    if last and last[2] == "user" and (model_root / TASK / last[0]).exists():
+        # A model a user trained on their own labels (service-insight train) stays in use.
+        return "user model in use", {"model_version": last[0]}
     if n < MIN_EXAMPLES or len(set(split.train_labels)) < 2:
         return "skipped", {"reason": f"only {n} agreed training labels (need {MIN_EXAMPLES} over 2+ intents)"}
-    if last and last[1] == split.fingerprint and current_model_dir(model_root, TASK) is not None:
+    if last and last[1] == split.fingerprint and (model_root / TASK / last[0]).exists():
         return "reused", {"model_version": last[0], "train_examples": n}
     version = new_version(TASK)
     result: TrainResult = train_text_classifier(split.train_texts, split.train_labels, model_root / TASK / version,
                                                 split.eval_texts, split.eval_labels, cfg=cfg)
-    threshold = 1.0
-    if split.eval_texts:
-        predicted, confidence, _ = predict(result.path, split.eval_texts)
-        correct = np.array([p == y for p, y in zip(predicted, split.eval_labels)])
-        threshold = escalation_threshold(confidence, correct)
+    threshold = ALWAYS_ESCALATE
+    if result.eval_confidence is not None:
+        threshold = escalation_threshold(result.eval_confidence, result.eval_correct)
     result.metrics["escalate_below"] = threshold
-    result.config["label_fingerprint"] = split.fingerprint
-    result.config["escalate_below"] = threshold
+    result.config.update(label_fingerprint=split.fingerprint, escalate_below=threshold, trained_by="pipeline")
+    write_training_card(result)
     with conn_factory() as conn:
         register(conn, TASK, version, result)
     return "trained", {"model_version": version, "train_examples": n, "eval_examples": len(split.eval_texts),
@@ -128,21 +137,26 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = T
 
 
 def score_new_conversations(conn_factory, model_root: Path, device: str = "auto") -> dict:
-    """Predict the intent of every conversation the current version has not scored yet."""
+    """Predict the intent of every conversation the current version has not scored on its current text."""
     with conn_factory() as conn:
         ensure_prediction_table(conn)
         current = conn.execute(
             "select model_version, config ->> 'escalate_below' from ml.ml_model_runs where task = ? and is_current",
             [TASK]).fetchone()
-        if current is None or current_model_dir(model_root, TASK) is None:
+        if current is None or not (model_root / TASK / current[0]).exists():
             return {"scored": 0, "reason": "no intent model yet"}
-        version, threshold = current[0], float(current[1] or 1.0)
+        version = current[0]
+        threshold = float(current[1]) if current[1] is not None else UNCALIBRATED_THRESHOLD
+        # New conversations, and ones whose first message changed since they were scored (a
+        # corrected landing file): the hash of the scored text tells.
         todo = conn.execute(f"""
             with first_message as ({FIRST_CUSTOMER_MESSAGE_SQL})
-            select conversation_id, text from first_message
-            where conversation_id not in (
-                select conversation_id from ml.intent_predictions where model_version = ?)
-            order by conversation_id""", [version]).fetchall()
+            select first_message.conversation_id, first_message.text
+            from first_message
+            left join ml.intent_predictions as p
+                on p.conversation_id = first_message.conversation_id and p.model_version = ?
+            where p.conversation_id is null or p.text_sha is distinct from sha256(first_message.text)
+            order by first_message.conversation_id""", [version]).fetchall()
     if not todo:
         return {"scored": 0, "model_version": version}
     labels, confidence, _ = predict(model_root / TASK / version, [t for _, t in todo], device=device)
@@ -151,12 +165,19 @@ def score_new_conversations(conn_factory, model_root: Path, device: str = "auto"
     table = pa.table({
         "conversation_id": [c for c, _ in todo], "model_version": [version] * len(todo), "intent": labels,
         "confidence": confidence.astype(float), "escalate": (confidence < threshold).tolist(),
+        "text": [t for _, t in todo],
     })
     with conn_factory() as conn:
         conn.register("_new_predictions", table)
+        conn.execute("begin transaction")
         conn.execute("""
-            insert or ignore into ml.intent_predictions
-            select conversation_id, model_version, intent, confidence, escalate, now()::timestamp
+            delete from ml.intent_predictions
+            where model_version = ? and conversation_id in (select conversation_id from _new_predictions)""",
+                     [version])
+        conn.execute("""
+            insert into ml.intent_predictions
+            select conversation_id, model_version, intent, confidence, escalate, now()::timestamp, sha256(text)
             from _new_predictions""")
+        conn.execute("commit")
         conn.unregister("_new_predictions")
     return {"scored": len(todo), "model_version": version, "escalated": int((confidence < threshold).sum())}

@@ -16,6 +16,7 @@ class LabelledSet:
     texts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    lines: list[int] = field(default_factory=list)  # source line of each kept row
 
 
 def read_labelled(path: Path, need_label: bool = True) -> LabelledSet:
@@ -38,8 +39,11 @@ def read_labelled(path: Path, need_label: bool = True) -> LabelledSet:
     else:
         raise ValueError(f"{path}: use a .csv or .jsonl file with text,label")
     for lineno, row in rows:
-        text = (row.get("text") or "").strip() if isinstance(row, dict) else ""
-        label = (str(row.get("label") or "")).strip() if isinstance(row, dict) else ""
+        if not isinstance(row, dict):
+            out.rejected.append((lineno, "expected an object with text and label"))
+            continue
+        text = "" if row.get("text") is None else str(row["text"]).strip()
+        label = "" if row.get("label") is None else str(row["label"]).strip()  # 0 is a label
         if not text:
             out.rejected.append((lineno, "empty text"))
         elif need_label and not label:
@@ -47,4 +51,5 @@ def read_labelled(path: Path, need_label: bool = True) -> LabelledSet:
         else:
             out.texts.append(text)
             out.labels.append(label)
+            out.lines.append(lineno)
     return out

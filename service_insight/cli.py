@@ -181,6 +181,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, device=s.device)
     result = train_text_classifier(train.texts, train.labels, out, evaluation.texts if evaluation else (),
                                    evaluation.labels if evaluation else (), base=args.base, cfg=cfg)
+    from ml.classifier import write_training_card
+    from ml.intent import escalation_threshold
+
+    result.config["trained_by"] = "user"  # the build keeps using it rather than retraining over it
+    if result.eval_confidence is not None:
+        result.config["escalate_below"] = escalation_threshold(result.eval_confidence, result.eval_correct)
+        result.metrics["escalate_below"] = result.config["escalate_below"]
+    write_training_card(result)
     m = result.metrics
     print(f"trained {args.task} {version} on {len(train.texts):,} texts in {result.seconds:.1f} s "
           f"({'fine-tuned ' + args.base if args.base else 'small BERT trained from scratch'})")
@@ -213,13 +221,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     data = read_labelled(Path(args.input), need_label=False)
+    if data.rejected:
+        print(f"{len(data.rejected)} row(s) not scored, e.g. line {data.rejected[0][0]}: {data.rejected[0][1]}",
+              file=sys.stderr)
     labels, confidence, _ = predict(model_dir, data.texts, device=s.device)
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
         w = _csv.writer(out)
-        w.writerow(["text", "label", "confidence"])
-        for text, label, conf in zip(data.texts, labels, confidence):
-            w.writerow([text, label, f"{conf:.4f}"])
+        w.writerow(["line", "text", "label", "confidence"])  # line: where the text was in the input
+        for line, text, label, conf in zip(data.lines, data.texts, labels, confidence):
+            w.writerow([line, text, label, f"{conf:.4f}"])
     finally:
         if args.output:
             out.close()

@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SMALL_SCALE = 1200
+SMALL_SCALE = 2000
 SMALL_DAYS = 45
 
 

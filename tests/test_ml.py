@@ -130,6 +130,7 @@ def test_cli_trains_registers_and_predicts(tmp_path, capsys):
     assert main(["predict", "intent", "--input", str(queries), "--output", str(tmp_path / "scored.csv")]) == 0
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert scored["label"].tolist() == ["refund", "password"]
+    assert scored["line"].tolist() == [2, 3]
     assert scored["confidence"].between(0, 1).all()
 
 
@@ -140,3 +141,74 @@ def test_predict_without_a_model_says_what_to_do(tmp_path, capsys):
     queries = _write(tmp_path / "q.csv", [{"text": "hello"}])
     assert main(["predict", "emotion", "--input", str(queries)]) == 2
     assert "service-insight train emotion" in capsys.readouterr().err
+
+
+def test_escalation_threshold_is_the_lowest_confidence_meeting_the_target():
+    import numpy as np
+
+    from ml.intent import ALWAYS_ESCALATE, escalation_threshold
+
+    confidence = np.array([0.99, 0.95, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+    correct = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    assert escalation_threshold(confidence, correct, target=0.9, min_support=3) == 0.5
+    assert escalation_threshold(confidence, correct, target=0.9, min_support=20) == ALWAYS_ESCALATE
+    assert escalation_threshold(confidence, ~correct, target=0.9, min_support=1) == ALWAYS_ESCALATE
+
+
+def test_labels_may_be_numbers_including_zero(tmp_path):
+    from ml.labelled_data import read_labelled
+
+    path = tmp_path / "l.jsonl"
+    path.write_text('{"text": "a", "label": 0}\n{"text": 12, "label": 1}\n{"text": "", "label": 1}\n')
+    data = read_labelled(path)
+    assert data.labels == ["0", "1"] and data.texts == ["a", "12"] and data.rejected == [(3, "empty text")]
+
+
+def _staged_warehouse(path: Path, texts: list[str], labels: list[str]) -> None:
+    """The two staging tables the intent task reads, as dbt would have built them."""
+    with duckdb.connect(str(path)) as c:
+        c.execute("create schema staging")
+        c.execute("create table staging.stg_raw__turns (conversation_id varchar, turn_index int, speaker varchar, "
+                  "text varchar)")
+        c.execute("create table staging.stg_raw__annotations (conversation_id varchar, annotator varchar, "
+                  "intent varchar)")
+        for i, (text, label) in enumerate(zip(texts, labels)):
+            c.execute("insert into staging.stg_raw__turns values (?, 0, 'agent', 'hello'), (?, 1, 'customer', ?)",
+                      [f"CV{i}", f"CV{i}", text])
+            c.execute("insert into staging.stg_raw__annotations values (?, 'a', ?), (?, 'b', ?)",
+                      [f"CV{i}", label, f"CV{i}", label])
+
+
+def test_intent_task_retrains_only_on_new_labels_and_rescores_changed_text(tmp_path):
+    from contextlib import contextmanager
+
+    from ml.intent import score_new_conversations, train_if_labels_changed
+
+    texts, labels = _two_class_data()
+    db = tmp_path / "w.duckdb"
+    _staged_warehouse(db, texts, labels)
+
+    @contextmanager
+    def connect():
+        c = duckdb.connect(str(db))
+        try:
+            yield c
+        finally:
+            c.close()
+
+    models = tmp_path / "models"
+    status, facts = train_if_labels_changed(connect, models)
+    assert status == "trained" and facts["train_examples"] + facts["eval_examples"] == 80
+    assert score_new_conversations(connect, models)["scored"] == 80
+    assert train_if_labels_changed(connect, models)[0] == "reused"
+    assert score_new_conversations(connect, models)["scored"] == 0
+    with connect() as c:
+        c.execute("update staging.stg_raw__turns set text = 'I forgot my password' where conversation_id = 'CV0' "
+                  "and speaker = 'customer'")
+    assert score_new_conversations(connect, models)["scored"] == 1  # the corrected message is read again
+    with connect() as c:
+        assert c.execute("select intent from ml.intent_predictions where conversation_id = 'CV0'").fetchone()[0] \
+            == "password"
+        c.execute("update ml.ml_model_runs set config = json_merge_patch(config, '{\"trained_by\": \"user\"}')")
+        c.execute("insert into staging.stg_raw__annotations values ('CV1', 'c', 'refund')")  # labels change
+    assert train_if_labels_changed(connect, models)[0] == "user model in use"

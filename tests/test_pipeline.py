@@ -193,13 +193,16 @@ def test_intent_predictions_reach_the_marts_and_escalation_is_calibrated(use_bui
     truth = pd.read_parquet(use_built.settings.ground_truth_dir / "truth_conversations.parquet")
     with wh(use_built) as c:
         intents = c.execute("select * from marts.fct_conversation_intents").df()
-        runs = c.execute("select accuracy, train_examples, is_current from ml.ml_model_runs where task = 'intent'").df()
+        runs = c.execute("select accuracy, train_examples, is_current, (config ->> 'escalate_below')::double "
+                         "as threshold from ml.ml_model_runs where task = 'intent'").df()
     handled = truth[~truth["abandoned"]]
     assert set(intents["conversation_id"]) == set(handled["conversation_id"])  # every conversation with text
-    assert runs["is_current"].sum() == 1 and runs["train_examples"].iloc[0] > 100
+    assert runs["is_current"].sum() == 1 and runs["train_examples"].iloc[0] > 200
     merged = intents.merge(truth, on="conversation_id")
     right = merged["predicted_intent"] == merged["intent"]
-    assert right.mean() >= 0.3  # 30 intents: chance is 0.03
+    assert right.mean() >= 0.35  # 30 intents: chance is 0.03
+    # Escalation follows the calibrated threshold; where some contacts pass it, they are the better ones.
+    assert (merged["needs_escalation"] == (merged["confidence"] < runs["threshold"].iloc[0])).all()
     confident = ~merged["needs_escalation"]
-    assert confident.any() and merged["needs_escalation"].any()
-    assert right[confident].mean() > right[~confident].mean()  # the escalation flag means something
+    if confident.any():
+        assert right[confident].mean() > right[~confident].mean()

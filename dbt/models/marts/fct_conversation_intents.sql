@@ -23,9 +23,15 @@ current_version as (
 ),
 
 current_predictions as (
+    -- One reading per conversation: the current version's, or, until it has scored a
+    -- conversation, the latest earlier one (so the mart never empties between two steps).
     select predictions.*
     from predictions
-    inner join current_version using (model_version)
+    left join current_version as cv on predictions.model_version = cv.model_version
+    qualify row_number() over (
+        partition by predictions.conversation_id
+        order by cv.model_version is not null desc, predictions.scored_at desc, predictions.model_version desc
+    ) = 1
 ),
 
 reviewed as (
