@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ class Settings:
     warehouse_path: Path
     snapshot_dir: Path
     model_dir: Path
-    device: str = "auto"
+    device: str = "auto"  # "auto" picks CUDA when present (ml.classifier.pick_device), else "cpu"/"cuda:N"
     seed: int = 7
     sample_conversations: int = 3000
     sample_days: int = 120
@@ -54,23 +54,11 @@ class Settings:
     dagster_port: int = 3000
     streamlit_port: int = 8501
     dbt_docs_port: int = 8080
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def snapshot_pointer(self) -> Path:
         """A small JSON file naming the current snapshot; replaced atomically on publish."""
         return self.snapshot_dir / "CURRENT.json"
-
-    def resolved_device(self) -> str:
-        """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``."""
-        if self.device != "auto":
-            return self.device
-        try:
-            import torch
-
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        except Exception:  # torch missing or broken: the CPU path still works
-            return "cpu"
 
     def pii_key(self) -> str:
         """Secret for keyed hashes of personal data (SI_PII_KEY, else one made once per data folder).

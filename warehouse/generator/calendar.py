@@ -119,11 +119,3 @@ def hourly_intensity(start: date, days: int, seed: int) -> tuple[np.ndarray, dic
         for c, channel in enumerate(CHANNELS):
             out[i, :, c] = _HOUR_PROFILE[channel] * _CHANNEL_SHARE[channel] * factor * hour_boost
     return out, incidents
-
-
-def special_day_kind(d: date, start: date, end: date, _cache: dict = {}) -> str | None:
-    """Name of the holiday/festival/returns wave on ``d`` (None on an ordinary day)."""
-    key = (start, end)
-    if key not in _cache:
-        _cache[key] = {h.day: h.holiday for h in holiday_calendar(start, end)}
-    return _cache[key].get(d)

@@ -158,6 +158,7 @@ class ContactCentreSimulator:
             self.agents_by_team[a.team].append(a)
         self.bundles = planted_bundles()
         self.orders = self._make_orders()
+        self.first_product_of_order = {r["order_id"]: r["product_id"] for r in self.orders if r["line_number"] == 1}
         self.special_days = {h.day: h for h in holiday_calendar(config.start, config.end)}
         self.intensity, self.incidents = hourly_intensity(config.start, config.days, config.seed)
         self._pending_repeats: deque[tuple[datetime, datetime, str, str, str]] = deque()
@@ -329,14 +330,7 @@ class ContactCentreSimulator:
         return earlier[-1] if earlier else customer.orders[0][1]
 
     def _product_of(self, order_id: str) -> str:
-        idx = int(order_id[1:])
-        return self._order_first_product.get(idx, pb.PRODUCTS[0]["product_id"])
-
-    @property
-    def _order_first_product(self) -> dict[int, str]:
-        if not hasattr(self, "_ofp"):
-            self._ofp = {int(r["order_id"][1:]): r["product_id"] for r in self.orders if r["line_number"] == 1}
-        return self._ofp
+        return self.first_product_of_order.get(order_id, pb.PRODUCTS[0]["product_id"])
 
     def _abandoned(self, cid, started, customer, intent, entry_team, lang, wait, order_id) -> Contact:
         ring = self.rng.randint(2, 12)
