@@ -111,7 +111,8 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = T
         split = labelled_split(conn)
         last = conn.execute(
             "select model_version, config ->> 'label_fingerprint', config ->> 'trained_by' from ml.ml_model_runs "
-            "where task = ? and is_current", [TASK]).fetchone()
+            "where task = ? and is_current", [TASK]).fetchall()
+        last = last[0] if last else None
     n = len(split.train_texts)
     if last and last[2] == "user" and (model_root / TASK / last[0]).exists():
         # A model a user trained on their own labels (service-insight train) stays in use.
@@ -142,7 +143,8 @@ def score_new_conversations(conn_factory, model_root: Path, device: str = "auto"
         ensure_prediction_table(conn)
         current = conn.execute(
             "select model_version, config ->> 'escalate_below' from ml.ml_model_runs where task = ? and is_current",
-            [TASK]).fetchone()
+            [TASK]).fetchall()
+        current = current[0] if current else None  # fetchall: DuckDB 2 keeps a half-read result open
         if current is None or not (model_root / TASK / current[0]).exists():
             return {"scored": 0, "reason": "no intent model yet"}
         version = current[0]

@@ -76,7 +76,7 @@ def _publish_locked(warehouse_path: Path, snapshot_dir: Path, keep: int, run_id:
                 for name in names:
                     conn.execute(f'create table snap.{schema}."{name}" as select * from {schema}."{name}"')
                     tables[f"{schema}.{name}"] = conn.execute(
-                        f'select count(*) from snap.{schema}."{name}"').fetchone()[0]
+                        f'select count(*) from snap.{schema}."{name}"').fetchall()[0][0]
             conn.execute("create table snap.main.snapshot_info (version varchar, published_at timestamp, tables json)")
             conn.execute("insert into snap.main.snapshot_info values (?, ?, ?)",
                          [version, stamp.replace(tzinfo=None), json.dumps(tables)])

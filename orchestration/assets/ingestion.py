@@ -34,9 +34,9 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
         with warehouse.connect() as conn:
             report = load_source(conn, spec, Path(warehouse.landing_dir), warehouse.max_field_chars,
                                  warehouse.load_batch_files, wants_day=wants, timezone=warehouse.timezone)
-            total = conn.execute(f"select count(*) from raw.{spec.name}").fetchone()[0]
+            total = conn.execute(f"select count(*) from raw.{spec.name}").fetchall()[0][0]
             quarantined_total = conn.execute(
-                "select count(*) from raw.quarantine where source = ?", [spec.name]).fetchone()[0]
+                "select count(*) from raw.quarantine where source = ?", [spec.name]).fetchall()[0][0]
         context.log.info(
             f"{spec.name}: {report.files_loaded} new file(s), {report.files_skipped} unchanged; "
             f"{report.rows_in} rows in = {report.rows_loaded} loaded + {report.rows_quarantined} quarantined")
