@@ -32,16 +32,10 @@ FIRST_CUSTOMER_MESSAGE_SQL = """
 """
 
 AGREED_LABELS_SQL = f"""
-    with first_message as ({FIRST_CUSTOMER_MESSAGE_SQL}),
-    agreed as (
-        select conversation_id, min(intent) as intent
-        from staging.stg_raw__annotations
-        where intent is not null
-        group by conversation_id
-        having count(distinct annotator) >= 2 and count(distinct intent) = 1
-    )
+    with first_message as ({FIRST_CUSTOMER_MESSAGE_SQL})
     select first_message.conversation_id, first_message.text, agreed.intent
-    from agreed join first_message using (conversation_id)
+    from intermediate.int_annotations__agreed_intents as agreed
+    join first_message using (conversation_id)
     order by conversation_id
 """
 

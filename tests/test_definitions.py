@@ -21,6 +21,8 @@ def test_definitions_load_with_lineage_from_raw_to_marts():
     # dbt -> model -> dbt: the intent mart reads what the enrichment assets wrote.
     assert AssetKey(["ml", "intent_predictions"]) in graph.get(AssetKey(["marts", "fct_conversation_intents"])).parent_keys
     assert AssetKey(["staging", "stg_raw__turns"]) in graph.get(AssetKey(["ml", "intent_model"])).parent_keys
+    assert AssetKey(["intermediate", "int_annotations__agreed_intents"]) in graph.get(
+        AssetKey(["ml", "intent_model"])).parent_keys
     assert defs.resolve_job_def("full_build")
     assert defs.resolve_schedule_def("daily_build")
 

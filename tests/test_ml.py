@@ -165,18 +165,18 @@ def test_labels_may_be_numbers_including_zero(tmp_path):
 
 
 def _staged_warehouse(path: Path, texts: list[str], labels: list[str]) -> None:
-    """The two staging tables the intent task reads, as dbt would have built them."""
+    """The two tables the intent task reads, as dbt would have built them."""
     with duckdb.connect(str(path)) as c:
         c.execute("create schema staging")
         c.execute("create table staging.stg_raw__turns (conversation_id varchar, turn_index int, speaker varchar, "
                   "text varchar)")
-        c.execute("create table staging.stg_raw__annotations (conversation_id varchar, annotator varchar, "
-                  "intent varchar)")
+        c.execute("create schema intermediate")
+        c.execute("create table intermediate.int_annotations__agreed_intents (conversation_id varchar, "
+                  "intent varchar, annotators int)")
         for i, (text, label) in enumerate(zip(texts, labels)):
             c.execute("insert into staging.stg_raw__turns values (?, 0, 'agent', 'hello'), (?, 1, 'customer', ?)",
                       [f"CV{i}", f"CV{i}", text])
-            c.execute("insert into staging.stg_raw__annotations values (?, 'a', ?), (?, 'b', ?)",
-                      [f"CV{i}", label, f"CV{i}", label])
+            c.execute("insert into intermediate.int_annotations__agreed_intents values (?, ?, 2)", [f"CV{i}", label])
 
 
 def test_intent_task_retrains_only_on_new_labels_and_rescores_changed_text(tmp_path):
@@ -210,5 +210,5 @@ def test_intent_task_retrains_only_on_new_labels_and_rescores_changed_text(tmp_p
         assert c.execute("select intent from ml.intent_predictions where conversation_id = 'CV0'").fetchone()[0] \
             == "password"
         c.execute("update ml.ml_model_runs set config = json_merge_patch(config, '{\"trained_by\": \"user\"}')")
-        c.execute("insert into staging.stg_raw__annotations values ('CV1', 'c', 'refund')")  # labels change
+        c.execute("update intermediate.int_annotations__agreed_intents set annotators = 3 where conversation_id = 'CV1'")
     assert train_if_labels_changed(connect, models)[0] == "user model in use"

@@ -10,12 +10,12 @@ from orchestration.assets.ingestion import WRITER_POOL
 from orchestration.resources import WarehouseResource
 
 STAGED_TURNS = AssetKey(["staging", "stg_raw__turns"])
-STAGED_ANNOTATIONS = AssetKey(["staging", "stg_raw__annotations"])
+AGREED_INTENTS = AssetKey(["intermediate", "int_annotations__agreed_intents"])
 
 
 @asset(
     key=AssetKey(["ml", "intent_model"]),
-    deps=[STAGED_TURNS, STAGED_ANNOTATIONS],
+    deps=[STAGED_TURNS, AGREED_INTENTS],
     group_name="enrichment",
     pool=WRITER_POOL,
     kinds={"pytorch", "duckdb"},

@@ -12,8 +12,11 @@ conversations as (
     select * from {{ ref('stg_raw__conversations') }}
 ),
 
-annotations as (
-    select * from {{ ref('stg_raw__annotations') }}
+reviewed as (
+    select
+        conversation_id,
+        intent as reviewed_intent
+    from {{ ref('int_annotations__agreed_intents') }}
 ),
 
 current_version as (
@@ -32,17 +35,6 @@ current_predictions as (
         partition by predictions.conversation_id
         order by cv.model_version is not null desc, predictions.scored_at desc, predictions.model_version desc
     ) = 1
-),
-
-reviewed as (
-    -- Double-blind review: a label counts only when two annotators chose it independently.
-    select
-        conversation_id,
-        min(intent) as reviewed_intent
-    from annotations
-    where intent is not null
-    group by conversation_id
-    having count(distinct annotator) >= 2 and count(distinct intent) = 1
 ),
 
 final as (
