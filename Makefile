@@ -49,6 +49,7 @@ test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -m "not browser and not slow"
 
 bench: install
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/service-insight bench
 
 clean:
