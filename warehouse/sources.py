@@ -88,6 +88,14 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("annotator", required=True), Column("intent"), Column("emotion"),
         Column("resolved", "BOOLEAN"), Column("labelled_at", "TIMESTAMP"),
     ), ("annotation_id",), "Labels from human annotators (two per sampled conversation)."),
+    SourceSpec("turn_labels", "jsonl", (
+        Column("label_id", required=True), Column("conversation_id", required=True),
+        Column("turn_index", "INTEGER", required=True, check=_NONNEG, check_message="turn_index must be >= 0"),
+        Column("annotator", required=True),
+        Column("label_kind", required=True, check="v in ('emotion', 'act')",
+               check_message="label_kind must be emotion or act"),
+        Column("label", required=True), Column("labelled_at", "TIMESTAMP"),
+    ), ("label_id",), "Turn-level labels from QA reviewers: the customer's emotion and the agent's act per turn."),
     SourceSpec("customers", "csv", (
         Column("customer_id", required=True), Column("full_name"), Column("given_name"), Column("family_name"),
         Column("language"), Column("phone"), Column("email"), Column("id_card"), Column("bank_card"),
@@ -108,6 +116,16 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("product_id", required=True), Column("name_en"), Column("name_zh"), Column("category"),
         Column("price", "DOUBLE"),
     ), ("product_id",), "Product catalogue.", daily=False),
+    SourceSpec("kb_articles", "parquet", (
+        Column("article_id", required=True), Column("language", required=True), Column("intent"),
+        Column("title", required=True), Column("body", required=True), Column("policy_id"),
+        Column("policy_name"), Column("team_id"),
+    ), ("article_id",), "Knowledge-base articles from the help-desk tool: resolution steps and the policy applied.",
+        daily=False),
+    SourceSpec("translation_memory", "parquet", (
+        Column("segment_id", required=True), Column("language", required=True), Column("text", required=True),
+    ), ("segment_id", "language"), "Translation memory: segments with the same segment_id translate each other.",
+        daily=False),
 )
 
 SOURCE_BY_NAME = {s.name: s for s in SOURCES}

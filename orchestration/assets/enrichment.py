@@ -1,16 +1,43 @@
-"""Enrichment assets: models trained on the warehouse's own labels, predictions for new records only."""
+"""Enrichment assets: models trained on the warehouse's own labels, predictions for new records only.
+
+The chain: intent, emotion and quality-act classifiers trained on reviewers' agreed labels ->
+readings of new turns and conversations -> embeddings for the knowledge base, answer checks,
+zero/few-shot intent and intent discovery. Each asset writes ``ml.<table>`` (its key) and is safe
+to re-run.
+
+Each classifier trains its own small BERT from scratch (vocabulary learnt from its own text,
+Chinese per character) unless the task is pointed at a Hugging Face checkpoint directory
+(``SI_<TASK>_BASE``), which is then fine-tuned. Masked-language pre-training of the small BERT
+on the warehouse's turns first was measured on a 600-conversation sample and did not help
+(emotion 0.72 either way, quality acts 0.87 against 0.94 from scratch) for ten minutes of CPU.
+"""
 
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from ml.classifier import TrainConfig
+from ml.emotion import score_new_customer_turns, train_emotion_model
 from ml.intent import score_new_conversations, train_if_labels_changed
+from ml.turn_tasks import QUALITY_ACT, score_new_turns
+from ml.turn_tasks import train_if_labels_changed as train_turn_task
 from orchestration.assets.ingestion import WRITER_POOL
 from orchestration.resources import WarehouseResource
 
 STAGED_TURNS = AssetKey(["staging", "stg_raw__turns"])
 AGREED_INTENTS = AssetKey(["intermediate", "int_annotations__agreed_intents"])
+AGREED_TURN_LABELS = AssetKey(["intermediate", "int_turn_labels__agreed"])
+VOICE = AssetKey(["staging", "stg_raw__voice_features"])
+KB_ARTICLES = AssetKey(["staging", "stg_raw__kb_articles"])
+
+
+def _metadata(facts: dict) -> dict:
+    out = {}
+    for k, v in facts.items():
+        if v is None:
+            continue
+        out[k] = MetadataValue.int(v) if isinstance(v, int) and not isinstance(v, bool) else v
+    return out
 
 
 @asset(
@@ -19,14 +46,14 @@ AGREED_INTENTS = AssetKey(["intermediate", "int_annotations__agreed_intents"])
     group_name="enrichment",
     pool=WRITER_POOL,
     kinds={"pytorch", "duckdb"},
-    description="Intent classifier trained on the intents both annotators agree on (first customer message, "
+    description="Intent classifier fine-tuned on the intents both annotators agree on (first customer message, "
                 "PII-masked); retrained only when those labels change. Versions and metrics in ml.ml_model_runs.",
 )
 def intent_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    status, facts = train_if_labels_changed(warehouse.connect, Path(warehouse.model_dir),
-                                            TrainConfig(device=warehouse.device))
+    base, cfg = warehouse.base_for("intent") or None, TrainConfig(device=warehouse.device)
+    status, facts = train_if_labels_changed(warehouse.connect, Path(warehouse.model_dir), cfg, base=base)
     context.log.info(f"intent model {status}: {facts}")
-    return MaterializeResult(metadata={"status": status, **{k: v for k, v in facts.items() if v is not None}})
+    return MaterializeResult(metadata={"status": status, "base": base or "from scratch", **_metadata(facts)})
 
 
 @asset(
@@ -41,8 +68,163 @@ def intent_model(context: AssetExecutionContext, warehouse: WarehouseResource) -
 def intent_predictions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     facts = score_new_conversations(warehouse.connect, Path(warehouse.model_dir), warehouse.device)
     context.log.info(f"intent predictions: {facts}")
-    return MaterializeResult(metadata={k: (MetadataValue.int(v) if isinstance(v, int) else v)
-                                       for k, v in facts.items()})
+    return MaterializeResult(metadata=_metadata(facts))
 
 
-enrichment_assets = [intent_model, intent_predictions]
+@asset(
+    key=AssetKey(["ml", "emotion_model"]),
+    deps=[STAGED_TURNS, AGREED_TURN_LABELS, VOICE],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"pytorch", "scikitlearn"},
+    description="Customer-turn emotion (neutral, satisfied, confused, anxious, angry) fine-tuned on reviewers' "
+                "agreed turn labels, with a multimodal head over the call's voice features kept only when it "
+                "beats text alone on held-out phone turns.",
+)
+def emotion_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    base, cfg = warehouse.base_for("emotion") or None, TrainConfig(device=warehouse.device)
+    status, facts = train_emotion_model(warehouse.connect, Path(warehouse.model_dir), cfg, base=base)
+    context.log.info(f"emotion model {status}: {facts}")
+    return MaterializeResult(metadata={"status": status, "base": base or "from scratch", **_metadata(facts)})
+
+
+@asset(
+    key=AssetKey(["ml", "turn_emotions"]),
+    deps=[AssetKey(["ml", "emotion_model"]), STAGED_TURNS, VOICE],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"pytorch", "duckdb"},
+    description="Emotion of every customer turn per model version (voice-fused on calls); new turns only.",
+)
+def turn_emotions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    facts = score_new_customer_turns(warehouse.connect, Path(warehouse.model_dir), warehouse.device)
+    context.log.info(f"turn emotions: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+@asset(
+    key=AssetKey(["ml", "quality_act_model"]),
+    deps=[STAGED_TURNS, AGREED_TURN_LABELS],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"pytorch"},
+    description="What each agent turn does (greeting, identity check, disclosure, empathy, hold request/return, "
+                "solution, ticket, forbidden language, confirmation, closing...), fine-tuned on reviewers' agreed "
+                "turn labels. The quality checks are rules over these readings.",
+)
+def quality_act_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    base, cfg = warehouse.base_for("quality_act") or None, TrainConfig(device=warehouse.device)
+    status, facts = train_turn_task(warehouse.connect, Path(warehouse.model_dir), QUALITY_ACT, cfg, base=base)
+    context.log.info(f"quality-act model {status}: {facts}")
+    return MaterializeResult(metadata={"status": status, "base": base or "from scratch", **_metadata(facts)})
+
+
+@asset(
+    key=AssetKey(["ml", "turn_acts"]),
+    deps=[AssetKey(["ml", "quality_act_model"]), STAGED_TURNS],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"pytorch", "duckdb"},
+    description="Act of every agent turn per model version; new turns only.",
+)
+def turn_acts(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    facts = score_new_turns(warehouse.connect, Path(warehouse.model_dir), QUALITY_ACT, warehouse.device)
+    context.log.info(f"turn acts: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+enrichment_assets = [intent_model, intent_predictions, emotion_model, turn_emotions,
+                     quality_act_model, turn_acts]
+
+
+def _embedder(warehouse: WarehouseResource):
+    from ml.embeddings import get_embedder
+
+    return get_embedder(warehouse.embedding_model, warehouse.device)
+
+
+@asset(
+    key=AssetKey(["ml", "kb_passages"]),
+    deps=[KB_ARTICLES],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="Every knowledge-base title and step embedded with the multilingual encoder (new or changed "
+                "passages only): what the answer hub retrieves from.",
+)
+def kb_passages(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from ml.retrieval import index_knowledge_base
+
+    facts = index_knowledge_base(warehouse.connect, _embedder(warehouse))
+    context.log.info(f"knowledge base index: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+@asset(
+    key=AssetKey(["ml", "contact_embeddings"]),
+    deps=[STAGED_TURNS],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="The customer's first message of every conversation, embedded (new or changed ones only).",
+)
+def contact_embeddings(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from ml.retrieval import embed_new_contacts
+
+    facts = embed_new_contacts(warehouse.connect, _embedder(warehouse))
+    context.log.info(f"contact embeddings: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+@asset(
+    key=AssetKey(["ml", "solution_checks"]),
+    deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "turn_acts"])],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="The knowledge-base intent each agent answer matches (nearest KB step); the 'correct information' "
+                "quality check compares it with the contact's intent.",
+)
+def solution_checks(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from ml.retrieval import check_new_solutions
+
+    facts = check_new_solutions(warehouse.connect, _embedder(warehouse))
+    context.log.info(f"solution checks: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+@asset(
+    key=AssetKey(["ml", "intent_similarity"]),
+    deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="Zero-shot (knowledge base only) and few-shot (plus reviewed examples) intent of every contact by "
+                "nearest prototype, with held-out accuracy: the path for a taxonomy with few or no labels.",
+)
+def intent_similarity(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from ml.retrieval import score_intent_similarity
+
+    facts = score_intent_similarity(warehouse.connect, _embedder(warehouse))
+    context.log.info(f"zero/few-shot intent: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+@asset(
+    key=AssetKey(["ml", "intent_clusters"]),
+    deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"scikitlearn", "duckdb"},
+    description="Contacts clustered by meaning; a cluster whose centre is farther from every known intent than "
+                "reviewed contacts are from theirs is flagged as a candidate new intent.",
+)
+def intent_clusters(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from ml.retrieval import discover_intents
+
+    facts = discover_intents(warehouse.connect, _embedder(warehouse))
+    context.log.info(f"intent discovery: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+enrichment_assets += [kb_passages, contact_embeddings, solution_checks, intent_similarity, intent_clusters]

@@ -350,13 +350,14 @@ class ContactCentreSimulator:
         applicable = {d: True for d in QA_DIMENSIONS}
         applicable["identity_check"] = intent["category"] in _IDENTITY_CATEGORIES
         applicable["disclosure"] = channel == "phone"
-        turns: list[tuple[str, str, str | None]] = []  # (speaker, text, emotion of customer turn)
+        # (speaker, text, emotion of a customer turn, act of an agent turn: the macro step or "solution")
+        turns: list[tuple[str, str, str | None, str | None]] = []
         evidence: dict[str, int | None] = {d: None for d in QA_DIMENSIONS}
         pii_kinds: dict[int, list[str]] = {}
         noisy = False
 
         def agent_say(step: str) -> int:
-            turns.append(("agent", fill(rng.choice(pb.AGENT_LINES[lang][step]), slots), None))
+            turns.append(("agent", fill(rng.choice(pb.AGENT_LINES[lang][step]), slots), None, step))
             return len(turns) - 1
 
         def customer_say(text: str, emotion: str, carries_pii: bool = False) -> int:
@@ -370,7 +371,7 @@ class ContactCentreSimulator:
                 switched = code_switch(text, lang, rng)
                 noisy = noisy or switched != text
                 text = switched
-            turns.append(("customer", text, emotion))
+            turns.append(("customer", text, emotion, None))
             return len(turns) - 1
 
         # Greeting and disclosure open the contact (email starts with the customer's message).
@@ -423,7 +424,7 @@ class ContactCentreSimulator:
             if violated["correct_information"]:
                 answer_intent = rng.choice([i["name"] for i in pb.INTENTS if i["name"] != intent["name"]])
             evidence["solution_offered"] = evidence["correct_information"] = len(turns)
-            turns.append(("agent", fill(rng.choice(pb.AGENT_SOLUTIONS[lang][answer_intent]), slots), None))
+            turns.append(("agent", fill(rng.choice(pb.AGENT_SOLUTIONS[lang][answer_intent]), slots), None, "solution"))
         else:
             evidence["solution_offered"] = len(turns)
             applicable["correct_information"] = False
@@ -500,7 +501,7 @@ class ContactCentreSimulator:
                                 previous_id, noisy, first_negative)
         truth["transferred"] = transferred
         turn_truth = [{
-            "conversation_id": cid, "turn_index": i, "speaker": t[0], "emotion": t[2],
+            "conversation_id": cid, "turn_index": i, "speaker": t[0], "emotion": t[2], "act": t[3],
             "pii_kinds": ",".join(pii_kinds.get(i, [])),
         } for i, t in enumerate(turns)]
         qa_truth = [{
@@ -530,7 +531,7 @@ class ContactCentreSimulator:
         out = []
         first_response = None
         talk = 0
-        for i, (speaker, text, _) in enumerate(turns):
+        for i, (speaker, text, _, _) in enumerate(turns):
             if i > 0:
                 if channel == "email":
                     gap = rng.randint(3600, 20 * 3600)

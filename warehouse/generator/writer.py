@@ -28,8 +28,9 @@ from tqdm import tqdm
 from warehouse.generator import phrasebank as pb
 from warehouse.generator.calendar import CHANNELS, holiday_calendar
 from warehouse.generator.core import (
-    TEAM_CATEGORY, TEAMS, Contact, ContactCentreSimulator, GeneratorConfig,
+    EMOTIONS, TEAM_CATEGORY, TEAMS, Contact, ContactCentreSimulator, GeneratorConfig,
 )
+from warehouse.generator.knowledge import kb_articles, translation_memory
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -85,7 +86,7 @@ TRUTH_SCHEMAS = {
         ("language", _S), ("resolved", _B), ("abandoned", _B), ("repeat_of", _S), ("noisy_text", _B),
         ("first_negative_turn", _I), ("needs_follow_up", _B), ("transferred", _B)]),
     "truth_turns": pa.schema([("conversation_id", _S), ("turn_index", _I), ("speaker", _S), ("emotion", _S),
-                              ("pii_kinds", _S)]),
+                              ("act", _S), ("pii_kinds", _S)]),
     "truth_qa": pa.schema([("conversation_id", _S), ("dimension", _S), ("applicable", _B), ("violated", _B),
                            ("evidence_turn", _I)]),
     "truth_pii": pa.schema([("conversation_id", _S), ("kind", _S), ("value", _S)]),
@@ -169,13 +170,15 @@ def generate(config: GeneratorConfig, landing_dir: Path, truth_dir: Path, progre
     """Simulate and write everything; returns the summary also saved as ``summary.json``."""
     sim = ContactCentreSimulator(config)
     for folder in ("conversations", "turns", "calls", "voice_features", "surveys", "orders", "annotations",
-                   "customers", "agents", "teams", "queues", "products"):
+                   "turn_labels", "customers", "agents", "teams", "queues", "products", "kb_articles",
+                   "translation_memory"):
         (landing_dir / folder).mkdir(parents=True, exist_ok=True)
     truth_dir.mkdir(parents=True, exist_ok=True)
     sink = _TruthSink(truth_dir)
     faults = _Faults(config.bad_row_rate, config.seed)
     dup_rng = random.Random(config.seed + 555)
     ann_rng = random.Random(config.seed + 777)
+    turn_label_rng = random.Random(config.seed + 888)
     seconds, channel_idx = sim.arrivals()
     start_dt = datetime.combine(config.start, datetime.min.time())
     by_day: dict[date, list[tuple[int, int]]] = defaultdict(list)
@@ -183,7 +186,7 @@ def generate(config: GeneratorConfig, landing_dir: Path, truth_dir: Path, progre
         by_day[(start_dt + timedelta(seconds=s)).date()].append((s, c))
     counts: dict[str, Any] = {
         "conversations_by_day_channel": Counter(), "turns": 0, "calls": 0, "abandoned_calls": 0,
-        "voice_rows": 0, "surveys": 0, "annotations": 0, "duplicate_conversation_rows": 0,
+        "voice_rows": 0, "surveys": 0, "annotations": 0, "turn_labels": 0, "duplicate_conversation_rows": 0,
         "transferred": 0,
     }
     carry: list[dict[str, Any]] = []
@@ -215,6 +218,9 @@ def generate(config: GeneratorConfig, landing_dir: Path, truth_dir: Path, progre
         annotations = _annotations(contacts, config.annotation_rate, ann_rng, day)
         if annotations:
             _write_jsonl(landing_dir / "annotations" / f"annotations_{day}.jsonl", annotations)
+            turn_labels = _turn_labels(contacts, {a["conversation_id"] for a in annotations}, turn_label_rng, day)
+            _write_jsonl(landing_dir / "turn_labels" / f"turn_labels_{day}.jsonl", turn_labels)
+            counts["turn_labels"] += len(turn_labels)
         for ct in contacts:
             counts["conversations_by_day_channel"][(str(day), ct.header["channel"])] += 1
             counts["transferred"] += int(ct.header["transfer_count"] > 0)
@@ -264,6 +270,36 @@ def _annotations(contacts: list[Contact], rate: float, rng: random.Random, day: 
     return rows
 
 
+def _turn_labels(contacts: list[Contact], sampled: set[str], rng: random.Random, day: date) -> list[dict[str, Any]]:
+    """The same reviewers label every turn of the contacts they review: the customer's emotion, the agent's act.
+
+    These are what turn-level models (emotion, quality acts) learn from; the two reviewers work
+    blind to each other and are sometimes wrong, so only labels they agree on are trusted.
+    """
+    acts = sorted(set(pb.AGENT_LINES["en"]) | {"solution"})
+    rows = []
+    for ct in contacts:
+        cid = ct.header["conversation_id"]
+        if cid not in sampled:
+            continue
+        for annotator, accuracy in (("annotator_a", 0.95), ("annotator_b", 0.9)):
+            for t in ct.turn_truth:
+                if t["speaker"] == "customer" and t["emotion"]:
+                    kind, label, pool = "emotion", t["emotion"], EMOTIONS
+                elif t["speaker"] == "agent" and t["act"]:
+                    kind, label, pool = "act", t["act"], acts
+                else:
+                    continue
+                if rng.random() > accuracy:
+                    label = rng.choice([x for x in pool if x != label])
+                rows.append({
+                    "label_id": f"TL{cid[2:]}-{t['turn_index']:03d}{annotator[-1]}", "conversation_id": cid,
+                    "turn_index": t["turn_index"], "annotator": annotator, "label_kind": kind, "label": label,
+                    "labelled_at": datetime.combine(day, datetime.min.time()) + timedelta(hours=21),
+                })
+    return rows
+
+
 def _write_orders(sim: ContactCentreSimulator, landing_dir: Path) -> None:
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for line in sim.orders:
@@ -281,6 +317,9 @@ def _write_reference(sim: ContactCentreSimulator, config: GeneratorConfig, landi
                  "family_name": c.family, "language": c.language, "phone": c.phone, "email": c.email,
                  "id_card": c.id_card, "bank_card": c.bank_card, "city": c.city, "segment": c.segment,
                  "signup_date": c.signup_date} for c in sim.customers])
+    _write_parquet(landing_dir / "kb_articles" / f"kb_articles_{config.end}.parquet", kb_articles())
+    _write_parquet(landing_dir / "translation_memory" / f"translation_memory_{config.end}.parquet",
+                   translation_memory(config.seed))
     _write_csv(landing_dir / "agents" / f"agents_{config.end}.csv",
                ("agent_id", "agent_name", "team_id", "languages", "hired_on", "site"),
                [{"agent_id": a.agent_id, "agent_name": a.name, "team_id": a.team, "languages": "|".join(a.languages),

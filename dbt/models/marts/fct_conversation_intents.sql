@@ -37,6 +37,23 @@ current_predictions as (
     ) = 1
 ),
 
+similarity as (
+    select
+        conversation_id,
+        max(intent) filter (where method = 'zero-shot') as zero_shot_intent,
+        max(intent) filter (where method = 'few-shot') as few_shot_intent
+    from ({{ current_predictions(source('ml', 'intent_similarity'), 'embeddings', ['conversation_id', 'method']) }})
+    group by conversation_id
+),
+
+path_accuracy as (
+    -- Held-out accuracy of the trained model and of the few-shot embedding path, from the registry.
+    select
+        max(accuracy) filter (where task = 'intent' and is_current) as model_accuracy,
+        max(accuracy) filter (where task = 'intent_few_shot' and is_current) as few_shot_accuracy
+    from model_runs
+),
+
 final as (
     select
         conversations.conversation_id,
@@ -48,10 +65,30 @@ final as (
         current_predictions.escalate as needs_escalation,
         current_predictions.model_version,
         reviewed.reviewed_intent,
-        reviewed.reviewed_intent = current_predictions.intent as matches_review
+        reviewed.reviewed_intent = current_predictions.intent as matches_review,
+        similarity.zero_shot_intent,
+        similarity.few_shot_intent,
+        -- The intent downstream rules use: what reviewers agreed on, else the path that is more
+        -- accurate on held-out reviewed contacts (fine-tuned model or few-shot embeddings).
+        case
+            when reviewed.reviewed_intent is not null then reviewed.reviewed_intent
+            when similarity.few_shot_intent is not null
+                and coalesce(path_accuracy.few_shot_accuracy, 0) > coalesce(path_accuracy.model_accuracy, 0)
+                then similarity.few_shot_intent
+            else current_predictions.intent
+        end as intent_of_record,
+        case
+            when reviewed.reviewed_intent is not null then 'review'
+            when similarity.few_shot_intent is not null
+                and coalesce(path_accuracy.few_shot_accuracy, 0) > coalesce(path_accuracy.model_accuracy, 0)
+                then 'few-shot embeddings'
+            else 'intent model'
+        end as intent_source
     from conversations
+    cross join path_accuracy
     inner join current_predictions using (conversation_id)
     left join reviewed using (conversation_id)
+    left join similarity using (conversation_id)
 )
 
 select * from final

