@@ -53,6 +53,7 @@ def ensure_retrieval_tables(conn: duckdb.DuckDBPyConnection, dim: int) -> None:
             conversation_id varchar not null, model_version varchar not null, method varchar not null,
             intent varchar not null, similarity double not null, margin double, scored_at timestamp not null,
             primary key (conversation_id, model_version, method))""")
+    conn.execute("alter table ml.intent_similarity add column if not exists top_intents varchar[]")
     conn.execute("""
         create table if not exists ml.intent_clusters (
             model_version varchar not null, cluster_id integer not null, size bigint not null,
@@ -238,12 +239,13 @@ def score_intent_similarity(conn_factory: Callable, embedder: Embedder) -> dict:
     tables, facts = [], {"scored": len(ids)}
     now = np.datetime64("now", "us")
     for method, names, protos in (("zero-shot", zero_names, zero_protos), ("few-shot", few_names, few_protos)):
-        idx, score = top_k(vectors, protos, k=2)
+        idx, score = top_k(vectors, protos, k=3)
         best = [names[int(j)] for j in idx[:, 0]]
         margin = score[:, 0] - (score[:, 1] if score.shape[1] > 1 else 0)
         tables.append(pa.table({
             "conversation_id": ids, "model_version": [embedder.name] * len(ids), "method": [method] * len(ids),
             "intent": best, "similarity": score[:, 0].astype(float), "margin": margin.astype(float),
+            "top_intents": [[names[int(j)] for j in row] for row in idx],
             "scored_at": pa.array([now] * len(ids)),
         }))
         evaluated = [(b, reviewed[c]) for b, c in zip(best, ids) if c in reviewed and _held_out(c)]

@@ -146,6 +146,12 @@ def test_rematerializing_changes_nothing(use_built):
                for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "ml"}
     assert ml_meta["ml/intent_model"]["status"].value == "reused"  # same labels: no retraining
     assert ml_meta["ml/intent_predictions"]["scored"].value == 0  # nothing new to score
+    for model in ("ml/emotion_model", "ml/quality_act_model", "ml/translation_model"):
+        assert ml_meta[model]["status"].value.startswith("reused"), (model, ml_meta[model]["status"].value)
+    for readings, count in (("ml/turn_emotions", "scored"), ("ml/turn_acts", "scored"), ("ml/kb_passages", "embedded"),
+                            ("ml/contact_embeddings", "embedded"), ("ml/solution_checks", "checked"),
+                            ("ml/turn_translations", "turns")):
+        assert ml_meta[readings][count].value == 0, (readings, ml_meta[readings])
     assert raw_meta and all(m["rows_in"].value == 0 for m in raw_meta.values())
 
 

@@ -40,6 +40,19 @@ solution_checks as (
     {{ current_predictions(source('ml', 'solution_checks'), 'embeddings', ['conversation_id', 'turn_index']) }}
 ),
 
+first_reply as (
+    select
+        conversation_id,
+        min(turn_index) filter (
+            where speaker = 'agent' and turn_index > (
+                select min(t2.turn_index) from turns as t2
+                where t2.conversation_id = t.conversation_id and t2.speaker = 'customer'
+            )
+        ) as first_reply_turn
+    from turns as t
+    group by conversation_id
+),
+
 per_conversation as (
     select
         conversation_id,
@@ -70,9 +83,11 @@ per_conversation as (
         -- A long silence in a chat, other than the wait for the first answer, is a hold.
         min(turn_index) filter (
             where seconds_since_previous >= {{ var('qa_chat_hold_gap_seconds') }} and speaker = 'agent'
+                and turn_index > first_reply_turn
         ) as long_gap_turn,
         count(act) as agent_turns_read
     from turns
+    inner join first_reply using (conversation_id)
     group by conversation_id
 ),
 
@@ -84,6 +99,7 @@ facts as (
         coalesce(c.hold_seconds, 0) as hold_seconds,
         p.*,
         intents.intent_of_record,
+        intents.few_shot_top_intents,
         intent_categories.category as intent_category,
         (
             select min(t.turn_index)
@@ -128,8 +144,12 @@ checks as (
         empathy_turn is not null, coalesce(empathy_turn, opening_turn), 'emotion + quality-act models'
     from facts
     union all
+    -- The answer must match an intent the customer's message can plausibly be about: the intent
+    -- of record or one of the three nearest by embeddings (a wrong answer is rarely among them,
+    -- an uncertain intent often is).
     select conversation_id, 'correct_information', solution_turn is not null and solution_intent is not null,
-        solution_intent = intent_of_record, solution_turn, 'embedding match of the answer to the knowledge base'
+        solution_intent = intent_of_record or list_contains(coalesce(few_shot_top_intents, []), solution_intent),
+        solution_turn, 'embedding match of the answer to the knowledge base and the message'
     from facts
     union all
     select conversation_id, 'disclosure', channel = 'phone',

@@ -41,7 +41,8 @@ similarity as (
     select
         conversation_id,
         max(intent) filter (where method = 'zero-shot') as zero_shot_intent,
-        max(intent) filter (where method = 'few-shot') as few_shot_intent
+        max(intent) filter (where method = 'few-shot') as few_shot_intent,
+        max(top_intents) filter (where method = 'few-shot') as few_shot_top_intents
     from ({{ current_predictions(source('ml', 'intent_similarity'), 'embeddings', ['conversation_id', 'method']) }})
     group by conversation_id
 ),
@@ -68,6 +69,7 @@ final as (
         reviewed.reviewed_intent = current_predictions.intent as matches_review,
         similarity.zero_shot_intent,
         similarity.few_shot_intent,
+        similarity.few_shot_top_intents,
         -- The intent downstream rules use: what reviewers agreed on, else the path that is more
         -- accurate on held-out reviewed contacts (fine-tuned model or few-shot embeddings).
         case
