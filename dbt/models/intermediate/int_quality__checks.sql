@@ -167,7 +167,7 @@ checks as (
     from facts
     union all
     select conversation_id, 'solution_offered', true,
-        solution_turn is not null, coalesce(solution_turn, ticket_turn), 'quality-act model'
+        solution_turn is not null, coalesce(solution_turn, ticket_turn, last_turn), 'quality-act model'
     from facts
     union all
     select conversation_id, 'resolution_confirmed', true,
