@@ -101,6 +101,36 @@ def test_a_user_checkpoint_path_is_fine_tuned(tmp_path):
     assert AutoConfig.from_pretrained(str(tmp_path / "tuned")).hidden_size == 64  # the user's architecture
 
 
+def test_linear_probe_head_starts_fine_tuning_from_the_frozen_baseline(tmp_path):
+    """LP-FT: with no fine-tuning step at all, the head copied from the probe already classifies."""
+    texts, labels = _two_class_data()
+    user_ckpt = tmp_path / "encoder"
+    tokenizer = build_tokenizer(texts, vocab_size=500)
+    new_small_bert(tokenizer, ["x"], TrainConfig(hidden_size=64, layers=1, heads=2)).save_pretrained(user_ckpt)
+    tokenizer.save_pretrained(user_ckpt)
+    probe_only = TrainConfig(epochs=1, base_learning_rate=1e-12, pooling="mean_normalized",
+                             head_init="linear_probe", probe_c=100.0, device="cpu")
+    result = train_text_classifier(texts[:60], labels[:60], tmp_path / "lp", texts[60:], labels[60:],
+                                   base=str(user_ckpt), cfg=probe_only)
+    assert result.metrics["probe_train_accuracy"] >= 0.95
+    assert result.metrics["accuracy"] >= 0.9  # the random-init encoder's features are separable; the head uses them
+    from transformers import AutoConfig
+
+    saved = AutoConfig.from_pretrained(str(tmp_path / "lp"))
+    assert saved.model_type == "si-bert-mean-pool" and saved.si_normalize_pooled is True
+
+
+def test_linear_probe_needs_mean_pooling(tmp_path):
+    texts, labels = _two_class_data()
+    user_ckpt = tmp_path / "encoder"
+    tokenizer = build_tokenizer(texts, vocab_size=500)
+    new_small_bert(tokenizer, ["x"], TrainConfig(hidden_size=32, layers=1, heads=2)).save_pretrained(user_ckpt)
+    tokenizer.save_pretrained(user_ckpt)
+    with pytest.raises(ValueError, match="mean"):
+        train_text_classifier(texts, labels, tmp_path / "lp", base=str(user_ckpt),
+                              cfg=TrainConfig(epochs=1, head_init="linear_probe", device="cpu"))
+
+
 def _write(path: Path, rows: list[dict]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
