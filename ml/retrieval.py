@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable
+from typing import Sequence, Callable
 
 import duckdb
 import numpy as np
@@ -62,6 +62,15 @@ def ensure_retrieval_tables(conn: duckdb.DuckDBPyConnection, dim: int) -> None:
             examples json, clustered_at timestamp not null, primary key (model_version, cluster_id))""")
     # Added after the first release of the table: warehouses built before it gain the column.
     conn.execute("alter table ml.intent_clusters add column if not exists unexplained_share double")
+    # The centroids both intent paths compare against, so a live query (the answer view) is scored the same way
+    # as the stored contacts without reading any contact's text or vector.
+    conn.execute(f"""
+        create table if not exists ml.intent_prototypes (
+            intent varchar not null, model_version varchar not null, method varchar not null,
+            examples integer not null, embedding float[{dim}] not null, accuracy double,
+            computed_at timestamp not null, primary key (intent, model_version, method))""")
+    conn.execute("alter table ml.intent_prototypes add column if not exists temperature double")
+    conn.execute("alter table ml.intent_prototypes add column if not exists escalate_below double")
     conn.execute("""
         create table if not exists ml.contact_clusters (
             conversation_id varchar not null, model_version varchar not null, cluster_id integer not null,
@@ -212,6 +221,31 @@ def _prototypes(labels: list[str], vectors: np.ndarray) -> tuple[list[str], np.n
     return names, protos / np.linalg.norm(protos, axis=1, keepdims=True).clip(min=1e-9)
 
 
+def calibrate_similarity(similarities: np.ndarray, truth: Sequence[int]) -> tuple[float, float]:
+    """(temperature, escalate_below) for turning prototype similarities into a confidence.
+
+    Cosine similarities of one encoder sit in a narrow band, so the softmax needs a temperature:
+    the one (on a log grid) that gives the held-out reviewed contacts the highest likelihood of
+    their true intent. The escalation threshold is then chosen as for the classifier: the lowest
+    confidence at or above which the path is right often enough (ml.intent.escalation_threshold).
+    """
+    from ml.intent import escalation_threshold
+
+    truth = np.asarray(truth)
+    best_t, best_nll = 1.0, np.inf
+    for t in np.geomspace(1.0, 500.0, 60):
+        logits = similarities * t
+        logits = logits - logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        nll = -log_p[np.arange(len(truth)), truth].mean()
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    p = np.exp((similarities - similarities.max(axis=1, keepdims=True)) * best_t)
+    p /= p.sum(axis=1, keepdims=True)
+    correct = p.argmax(axis=1) == truth
+    return round(best_t, 3), float(escalation_threshold(p.max(axis=1), correct))
+
+
 def _held_out(conversation_id: str) -> bool:
     return int(hashlib.md5(conversation_id.encode()).hexdigest(), 16) % 5 == 0  # the same split as the intent model
 
@@ -238,6 +272,8 @@ def score_intent_similarity(conn_factory: Callable, embedder: Embedder) -> dict:
     few_names, few_protos = _prototypes(few_labels, np.vstack([kb, vectors[train]]) if train else kb)
     tables, facts = [], {"scored": len(ids)}
     now = np.datetime64("now", "us")
+    counts = {"zero-shot": {n: [m[2] for m in meta].count(n) for n in zero_names},
+              "few-shot": {n: few_labels.count(n) for n in few_names}}
     for method, names, protos in (("zero-shot", zero_names, zero_protos), ("few-shot", few_names, few_protos)):
         idx, score = top_k(vectors, protos, k=3)
         best = [names[int(j)] for j in idx[:, 0]]
@@ -249,10 +285,28 @@ def score_intent_similarity(conn_factory: Callable, embedder: Embedder) -> dict:
             "scored_at": pa.array([now] * len(ids)),
         }))
         evaluated = [(b, reviewed[c]) for b, c in zip(best, ids) if c in reviewed and _held_out(c)]
+        held = [i for i, c in enumerate(ids) if c in reviewed and _held_out(c) and reviewed[c] in names]
+        if held:
+            temperature, threshold = calibrate_similarity(vectors[held] @ protos.T,
+                                                          [names.index(reviewed[ids[i]]) for i in held])
+            facts[f"{method}_temperature"], facts[f"{method}_escalate_below"] = temperature, threshold
         if evaluated:
             facts[f"{method}_accuracy"] = round(float(np.mean([b == y for b, y in evaluated])), 4)
             facts[f"{method}_eval_examples"] = len(evaluated)
+    prototypes = pa.concat_tables([pa.table({
+        "intent": names, "model_version": [embedder.name] * len(names), "method": [method] * len(names),
+        "examples": pa.array([counts[method][n] for n in names], pa.int32()),
+        "embedding": pa.array(list(protos.astype(np.float32)), pa.list_(pa.float32(), embedder.dim)),
+        "accuracy": pa.array([facts.get(f"{method}_accuracy")] * len(names), pa.float64()),
+        "temperature": pa.array([facts.get(f"{method}_temperature")] * len(names), pa.float64()),
+        "escalate_below": pa.array([facts.get(f"{method}_escalate_below")] * len(names), pa.float64()),
+        "computed_at": pa.array([now] * len(names)),
+    }) for method, names, protos in (("zero-shot", zero_names, zero_protos), ("few-shot", few_names, few_protos))])
+    facts.update({f"{m.replace('-', '_')}_prototypes": len(n) for m, n in (("zero-shot", zero_names),
+                                                                             ("few-shot", few_names))})
     with conn_factory() as conn:
+        conn.execute("delete from ml.intent_prototypes where model_version = ?", [embedder.name])
+        _replace(conn, "ml.intent_prototypes", ["intent", "model_version", "method"], prototypes)
         conn.execute("delete from ml.intent_similarity where model_version = ?", [embedder.name])
         for t in tables:
             _replace(conn, "ml.intent_similarity", ["conversation_id", "model_version", "method"], t)

@@ -62,6 +62,13 @@ def materialize_all():
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> BuiltWarehouse:
+    prebuilt = os.environ.get("SI_TEST_PREBUILT")  # a folder an earlier build left: iterate on tests without rebuilding
+    if prebuilt:
+        from service_insight.settings import get_settings
+
+        point_settings_at(Path(prebuilt))
+        summary = json.loads((get_settings().ground_truth_dir / "summary.json").read_text())
+        return BuiltWarehouse(Path(prebuilt), get_settings(), summary, None)
     data_dir = tmp_path_factory.mktemp("warehouse_build")
     summary = generate_sample(data_dir)
     result = materialize_all()

