@@ -126,9 +126,9 @@ def main() -> None:
         quality[task]["all"] = (right.mean(), len(frame))
 
     print("\naccuracy against the generator's truth, all texts (not only held-out), by language:")
-    print(f"{'task':<13}" + "".join(f"{lang:>12}" for lang in (*LANGS, "all")))
+    print(f"{'task':<13}" + "".join(f"{lang:>16}" for lang in (*LANGS, "all")))
     for task, by_lang in quality.items():
-        print(f"{task:<13}" + "".join(f"{by_lang[k][0]:>7.3f} n={by_lang[k][1]:<3}"[:12].rjust(12)
+        print(f"{task:<13}" + "".join(f"{by_lang[k][0]:.3f} (n={by_lang[k][1]:,})".rjust(16)
                                       for k in (*LANGS, "all")))
 
     from ml.embeddings import get_embedder

@@ -20,8 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [
     st.Page(str(ROOT / "dashboards" / "pages" / "overview.py"), title="Overview", icon=":material/monitoring:",
             url_path="overview", default=True),
+    st.Page(str(ROOT / "dashboards" / "pages" / "answer.py"), title="Live answer", icon=":material/bolt:",
+            url_path="answer"),
     st.Page(str(ROOT / "dashboards" / "pages" / "data_quality.py"), title="Data quality", icon=":material/rule:",
             url_path="data_quality"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "tickets.py"), title="Tickets", icon=":material/confirmation_number:",
+            url_path="tickets"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "forecast.py"), title="Forecast & staffing",
+            icon=":material/query_stats:", url_path="forecast"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "value.py"), title="Value", icon=":material/sell:", url_path="value"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "emotion.py"), title="Emotion", icon=":material/mood_bad:",
+            url_path="emotion"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "quality.py"), title="Quality", icon=":material/fact_check:",
+            url_path="quality"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "knowledge_graph.py"), title="Knowledge graph", icon=":material/hub:",
+            url_path="knowledge_graph"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "languages.py"), title="Languages", icon=":material/translate:",
+            url_path="languages"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "models.py"), title="Models", icon=":material/model_training:",
+            url_path="models"),
 ]
 
 

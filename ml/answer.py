@@ -286,15 +286,15 @@ class AnswerEngine:
         return translate([text], language, self.pivot, self.translation_dir, device=self.device)[0], "model translation"
 
     def _cross_sell(self, customer_id: str | None) -> dict | None:
+        """The customer's best current offer: top-ranked on their latest contact (the value mart ranks by revenue)."""
         if not customer_id or not self.has_cross_sell:
             return None
-        df = self._frame("select * from marts.fct_cross_sell_opportunities where customer_id = ?", [customer_id])
+        df = self._frame("""select product_id, product_name, product_category, price, confidence, lift,
+                                   expected_revenue, offer_rank, because, conversation_id
+                            from marts.fct_cross_sell_opportunities where customer_id = ?
+                            order by started_at desc, offer_rank limit 1""", [customer_id])
         if df.empty:
             return None
-        for col in ("offer_rank", "expected_revenue", "confidence"):
-            if col in df:
-                df = df.sort_values(col, ascending=col != "expected_revenue" and col != "confidence")
-                break
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in df.iloc[0].to_dict().items()}
 
     # ------------------------------------------------------------------ the API

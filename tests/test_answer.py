@@ -111,3 +111,37 @@ def test_the_engine_loads_once_and_answers_many(engine, built):
     r1 = engine.answer("how do I reset my password")
     r2 = engine.answer("how do I reset my password")
     assert r1.intent == r2.intent and r1.intent_confidence == r2.intent_confidence  # deterministic
+
+
+def test_the_live_answer_page_answers_a_picked_example(use_built):
+    from streamlit.testing.v1 import AppTest
+
+    from service_insight.settings import PROJECT_ROOT
+
+    at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("dashboards/pages/answer.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox[0].select("Angry, wants a person")
+    next(b for b in at.button if b.label == "Answer").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Language"] == "en" and metrics["Intent"] != "—"
+    assert at.error and "Hand over to a person" in at.error[0].value and "asks for a person" in at.error[0].value
+
+
+def test_a_calm_customer_with_an_opportunity_gets_the_offer(engine):
+    cursor = engine._conn.cursor()
+    rows = cursor.execute("""select customer_id, product_id from marts.fct_cross_sell_opportunities
+                             qualify row_number() over (partition by customer_id order by started_at desc, offer_rank) = 1
+                             order by customer_id limit 1""").fetchall()
+    cursor.close()
+    assert rows, "the sample build has cross-sell opportunities"
+    customer_id, product_id = rows[0]
+    calm = engine.answer("How do I reset my password?", customer_id=customer_id)
+    assert not calm.escalate, calm.escalate_reasons
+    assert calm.cross_sell and calm.cross_sell["product_id"] == product_id
+    angry = engine.answer("This is the third time, I want a supervisor NOW", customer_id=customer_id)
+    assert angry.escalate and angry.cross_sell is None  # no offers to a customer who needs a person

@@ -27,6 +27,37 @@ c4.metric("Counts reconcile", "yes" if all_in == loaded + bad else "NO")
 st.subheader("By source")
 st.dataframe(totals, hide_index=True, width="stretch")
 
+if has_table("fct_turns"):
+    # Masking happens in staging; these counts show it ran on what the dashboards read.
+    st.subheader("PII masking")
+    pii = query("""
+        select t.channel, count(distinct t.conversation_id) filter (where t.pii_items_masked > 0) as conversations,
+               count(*) filter (where t.pii_items_masked > 0) as turns, sum(t.pii_items_masked) as items_masked
+        from marts.fct_turns as t group by 1 order by items_masked desc""")
+    p1, p2, p3 = st.columns(3)
+    p1.metric("PII items masked", f"{int(pii['items_masked'].sum()):,}")
+    p2.metric("Turns with PII", f"{int(pii['turns'].sum()):,}")
+    p3.metric("Conversations with PII", f"{int(pii['conversations'].sum()):,}")
+    st.dataframe(pii, hide_index=True, width="stretch")
+
+if has_table("fct_annotator_agreement"):
+    # Labels train the models only where two blind reviewers agree; low agreement flags a guideline to fix.
+    st.subheader("Annotator agreement (double-blind review)")
+    agreement = query("""
+        select label_kind, label, double_reviewed, agreed, agreement_rate
+        from marts.fct_annotator_agreement order by label_kind, agreement_rate""")
+    if agreement.empty:
+        st.caption("No record has been labelled by two reviewers yet.")
+    else:
+        kinds = agreement.groupby("label_kind", as_index=False)[["double_reviewed", "agreed"]].sum()
+        for col, row in zip(st.columns(len(kinds)), kinds.itertuples()):
+            col.metric(f"{row.label_kind} agreement", f"{row.agreed / row.double_reviewed:.1%}",
+                       help=f"{row.agreed:,} of {row.double_reviewed:,} double-reviewed records")
+        st.plotly_chart(px.bar(agreement, x="agreement_rate", y="label", color="label_kind", orientation="h",
+                               hover_data=["double_reviewed", "agreed"], labels={"label": "", "agreement_rate":
+                               "agreement"}, height=max(300, 18 * len(agreement))), width="stretch")
+        download_button(agreement, "annotator_agreement.csv", "Download agreement (CSV)")
+
 st.subheader("Quarantined records")
 reasons = query("""
     select source_name as source,

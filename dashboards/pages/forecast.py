@@ -1,0 +1,178 @@
+"""Forecast and staffing: how many contacts are coming, how many agents do they need, and how far to trust it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboards.data import current_filters, has_table, query
+from dashboards.widgets import download_button, empty_state
+from ml.forecasting import ARTICLE_PEAK_RECALL
+
+st.title("Forecast and staffing")
+filters = current_filters()
+if filters is None:
+    empty_state()
+    st.stop()
+if not has_table("fct_volume_forecast"):
+    st.info("This snapshot has no forecasts yet: the forecasting models (fct_volume_forecast, fct_staffing_plan, "
+            "fct_forecast_backtest) run with the next build.", icon=":material/hourglass_empty:")
+    st.stop()
+
+series = query("""
+    select distinct channel, queue_id from marts.fct_volume_forecast
+    where period_start is not null order by channel, queue_id""")
+if series.empty:
+    st.info("Every series was too short to forecast; see the reasons below once more history has arrived.")
+    st.dataframe(query("select distinct series_key, status_reason from marts.fct_volume_forecast"), hide_index=True)
+    st.stop()
+
+# The sidebar's channel and queue filters pick the defaults; the period filter does not apply
+# (a forecast looks past the last day of data).
+channels = sorted(series["channel"].unique())
+default_channel = next((c for c in filters.channels if c in channels), channels[0])
+left, mid, right = st.columns(3)
+channel = left.selectbox("Channel", channels, index=channels.index(default_channel))
+queues = ["all"] + sorted(q for q in series.loc[series["channel"] == channel, "queue_id"] if q != "all")
+default_queue = next((q for q in filters.queues if q in queues), "all")
+queue = mid.selectbox("Queue", queues, index=queues.index(default_queue),
+                      format_func=lambda q: "All queues" if q == "all" else q)
+granularity = right.radio("Granularity", ["hourly", "daily"], horizontal=True)
+
+forecast = query("""
+    select period_start, yhat, yhat_lower, yhat_upper, is_peak, model, status, horizon_days, interval_width
+    from marts.fct_volume_forecast
+    where channel = ? and queue_id = ? and granularity = ? and period_start is not null
+    order by period_start""", (channel, queue, granularity))
+skipped = query("""
+    select series_key, status, status_reason from marts.fct_volume_forecast
+    where status <> 'ok' and channel = ? group by all order by series_key""", (channel,))
+
+if forecast.empty:
+    st.warning(f"No {granularity} forecast for {channel} / {queue}: its history is too short.")
+else:
+    start = forecast["period_start"].min()
+    horizon = int(forecast["horizon_days"].iloc[0])
+    bucket = "date_trunc('day', period_start)" if granularity == "daily" else "period_start"
+    queue_clause = "" if queue == "all" else "and queue_id = ?"
+    params = (channel, start - pd.Timedelta(days=2 * horizon), start) + (() if queue == "all" else (queue,))
+    actual = query(f"""
+        select {bucket} as period_start, sum(offered_contacts) as contacts
+        from marts.fct_offered_contacts_hourly
+        where channel = ? and period_start >= ? and period_start < ? {queue_clause}
+        group by 1 order by 1""", params)
+    if not actual.empty:  # hours without contacts have no row: show them as zero
+        freq = "D" if granularity == "daily" else "h"
+        step = pd.Timedelta(days=1) if granularity == "daily" else pd.Timedelta(hours=1)
+        index = pd.date_range(actual["period_start"].min(), start - step, freq=freq)
+        actual = (actual.set_index("period_start")["contacts"].reindex(index, fill_value=0)
+                  .rename_axis("period_start").reset_index())
+
+    st.subheader(f"Offered contacts: the last {2 * horizon} days and the next {horizon}")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=forecast["period_start"], y=forecast["yhat_upper"], line={"width": 0},
+                             showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=forecast["period_start"], y=forecast["yhat_lower"], line={"width": 0},
+                             fill="tonexty", fillcolor="rgba(46,125,50,0.18)",
+                             name=f"{forecast['interval_width'].iloc[0]:.0%} interval"))
+    if not actual.empty:
+        fig.add_trace(go.Scatter(x=actual["period_start"], y=actual["contacts"], name="actual",
+                                 line={"color": "#455a64"}))
+    fig.add_trace(go.Scatter(x=forecast["period_start"], y=forecast["yhat"], name="forecast",
+                             line={"color": "#2e7d32"}))
+    peaks = forecast[forecast["is_peak"].fillna(False).astype(bool)]
+    fig.add_trace(go.Scatter(x=peaks["period_start"], y=peaks["yhat"], mode="markers", name="forecast peak",
+                             marker={"color": "#c62828", "size": 8, "symbol": "triangle-up"}))
+    fig.update_layout(yaxis_title="contacts", xaxis_title="", legend={"orientation": "h"}, height=420)
+    st.plotly_chart(fig, width="stretch")
+    st.caption(f"Model: {', '.join(sorted(forecast['model'].unique()))}. Peaks: the forecast's own top "
+               "decile of periods in the horizon. Holidays and festivals come from the `holidays` seed; one the "
+               "history has never seen (e.g. the first Double 11) has no learnt effect yet.")
+if not skipped.empty:
+    with st.expander(f"{len(skipped)} {channel} series not forecast by Prophet"):
+        st.dataframe(skipped, hide_index=True, width="stretch")
+
+st.subheader("Agents needed per hour")
+if not has_table("fct_staffing_plan"):
+    st.info("No staffing plan in this snapshot yet.")
+else:
+    plan = query("""
+        select period_start, forecast_contacts, required_agents, scheduled_agents, method, aht_seconds,
+               service_level_target, answer_seconds, shrinkage
+        from marts.fct_staffing_plan
+        where channel = ? and queue_id = ?
+        order by period_start""", (channel, queue))
+    dedicated = query("""
+        select sum(scheduled_agents) as agent_hours from marts.fct_staffing_plan
+        where channel = ? and series_level = 'queue'""", (channel,))
+    if plan.empty:
+        st.info("No staffing rows for this selection.")
+    else:
+        first = plan.iloc[0]
+        tiles = st.columns(4)
+        tiles[0].metric("Busiest hour", f"{int(plan['scheduled_agents'].max()):,} agents")
+        tiles[1].metric("Agent-hours to roster", f"{int(plan['scheduled_agents'].sum()):,}")
+        tiles[2].metric("Average handle time", f"{plan['aht_seconds'].mean():,.0f} s")
+        target = (f"{first['service_level_target']:.0%} in {first['answer_seconds']:.0f} s"
+                  if first["method"] == "erlang_c" else "workload (no queue)")
+        tiles[3].metric("Service target", target)
+        fig = go.Figure()
+        fig.add_trace(go.Bar(x=plan["period_start"], y=plan["scheduled_agents"], name="scheduled (with shrinkage)",
+                             marker_color="#90caf9"))
+        fig.add_trace(go.Scatter(x=plan["period_start"], y=plan["required_agents"], name="on the phones",
+                                 line={"color": "#0d47a1", "shape": "hv"}))
+        fig.update_layout(yaxis_title="agents", xaxis_title="", legend={"orientation": "h"}, height=360,
+                          bargap=0)
+        st.plotly_chart(fig, width="stretch")
+        note = ""
+        if queue == "all" and not dedicated.empty and not pd.isna(dedicated.iloc[0]["agent_hours"]):
+            note = (f" All queues = the channel staffed as one pooled team; staffing every queue on its own "
+                    f"would take {int(dedicated.iloc[0]['agent_hours']):,} agent-hours.")
+        st.caption("Erlang C for phone and chat (email: handling workload at the occupancy cap), shrinkage "
+                   f"{first['shrinkage']:.0%}, AHT measured per queue over the last weeks." + note)
+        detail = query("select * from marts.fct_staffing_plan where channel = ? and queue_id = ? "
+                       "order by period_start", (channel, queue))
+        download_button(detail, f"staffing_plan_{channel}_{queue}.csv", "Download the staffing plan (CSV)")
+
+st.subheader("How far to trust it: rolling-origin backtest")
+if not has_table("fct_forecast_backtest"):
+    st.info("No backtest in this snapshot yet.")
+else:
+    backtest = query("""
+        select series_level, granularity, count(*) filter (where status <> 'skipped') as folds,
+               avg(prophet_mape) as prophet_mape, avg(naive_mape) as naive_mape,
+               avg(prophet_smape) as prophet_smape, avg(naive_smape) as naive_smape,
+               avg(prophet_coverage) as prophet_coverage, avg(naive_coverage) as naive_coverage,
+               avg(prophet_peak_recall) as prophet_peak_recall, avg(naive_peak_recall) as naive_peak_recall,
+               count(*) filter (where mape_winner = 'prophet') as prophet_wins,
+               count(*) filter (where mape_winner = 'seasonal_naive') as naive_wins
+        from marts.fct_forecast_backtest
+        where channel = ?
+        group by all order by series_level, granularity""", (channel,))
+    overall = query("""
+        select avg(prophet_peak_recall) as ours, avg(naive_peak_recall) as naive, count(*) as folds
+        from marts.fct_forecast_backtest
+        where series_level = 'channel' and granularity = 'hourly' and status <> 'skipped'""")
+    tiles = st.columns(3)
+    ours = overall.iloc[0]["ours"] if not overall.empty else None
+    naive = overall.iloc[0]["naive"] if not overall.empty else None
+    tiles[0].metric("Peak recall claimed by the article", f"{ARTICLE_PEAK_RECALL:.0%}")
+    tiles[1].metric("Our peak recall (Prophet, hourly)", "–" if ours is None or pd.isna(ours) else f"{ours:.0%}",
+                    None if ours is None or pd.isna(ours) else f"{(ours - ARTICLE_PEAK_RECALL) * 100:+.0f} pp")
+    tiles[2].metric("Seasonal naive, same folds", "–" if naive is None or pd.isna(naive) else f"{naive:.0%}")
+    st.caption("Peak recall: of the hours in the real top decile of each test week, the share the forecast also "
+               "put in its own top decile (channel totals, all channels, every fold). MAPE counts only periods "
+               "with contacts; sMAPE punishes any forecast above zero in an empty hour, which favours the "
+               "seasonal-naive baseline at night.")
+    shown = backtest.copy()
+    for col in [c for c in shown.columns if c.endswith(("mape", "coverage", "recall"))]:
+        shown[col] = shown[col].round(3)
+    st.dataframe(shown, hide_index=True, width="stretch")
+    folds = query("select * from marts.fct_forecast_backtest where channel = ? order by series_key, fold",
+                  (channel,))
+    download_button(folds, f"forecast_backtest_{channel}.csv", "Download the backtest folds (CSV)")
+
+if not forecast.empty:
+    download_button(forecast.assign(channel=channel, queue_id=queue, granularity=granularity),
+                    f"forecast_{channel}_{queue}_{granularity}.csv", "Download this forecast (CSV)")
