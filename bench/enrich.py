@@ -97,7 +97,8 @@ def main() -> None:
     turns = conn.execute("select conversation_id, turn_index, speaker, text from staging.stg_raw__turns").df()
     runs = conn.execute("select task, model_version, path, train_seconds, train_examples, accuracy, macro_f1 "
                         "from ml.ml_model_runs where is_current").df().set_index("task")
-    print(f"device {device}; torch {torch.__version__}; {args.conversations:,} conversations; "
+    print(f"device {device}; torch {torch.__version__}; "
+          + (f"reused build {work}; " if args.work else f"{args.conversations:,} conversations; ") +
           f"full build incl. training {build_s:,.0f} s")
 
     first = (turns[turns["speaker"] == "customer"].sort_values("turn_index").groupby("conversation_id").first()

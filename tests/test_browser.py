@@ -24,7 +24,8 @@ SCREENSHOTS = PROJECT_ROOT / "tests" / "artifacts" / "screenshots"
 PAGES = {"overview": ("", "Overview"), "data_quality": ("data_quality", "Data quality"),  # the default page is "/"
          "emotion": ("emotion", "Emotion"), "quality": ("quality", "Quality"),
          "knowledge_graph": ("knowledge_graph", "Knowledge graph"), "languages": ("languages", "Languages"),
-         "models": ("models", "Models")}
+         "models": ("models", "Models"), "tickets": ("tickets", "Tickets"),
+         "forecast": ("forecast", "Forecast and staffing"), "value": ("value", "Value")}
 
 
 def _free_port() -> int:
@@ -103,3 +104,26 @@ def test_page_loads_in_chromium_without_exception(server, browser, slug):
     assert "Traceback" not in body
     assert "Page not found" not in body
     assert browser.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']")
+
+
+def test_live_answer_in_chromium_answers_a_typed_message(server, browser):
+    """An agent types a Chinese message and presses Answer: the readings and a reply appear."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server[0]}/answer")
+    WebDriverWait(browser, 60).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), "Live answer"))
+    box = WebDriverWait(browser, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid='stMain'] textarea"))
+    box.send_keys("我的订单还没有到，已经一个星期了，帮我查一下物流")
+    next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip().endswith("Answer")).click()
+    WebDriverWait(browser, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']")) >= 4)
+    time.sleep(1)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "answer.png"))
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+    metrics = " ".join(m.text for m in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']"))
+    assert "zh" in metrics and "Intent" in metrics
+    assert "Suggested reply" in browser.find_element(By.TAG_NAME, "body").text
+
