@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboards.access import login_gate
 from dashboards.data import Filters, query, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,5 +76,6 @@ def sidebar_filters() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Service Insight", page_icon=":material/support_agent:", layout="wide")
+    login_gate()  # stops the run at a login form when SI_AUTH_FILE is set and nobody is signed in
     sidebar_filters()
     st.navigation(PAGES).run()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from dashboards.access import text_allowed_or_notice
+
 AVATARS = {"customer": ":material/person:", "agent": ":material/support_agent:"}
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -35,7 +37,12 @@ def escape_markdown(text: object) -> str:
 
 def render_transcript(turns: pd.DataFrame, notes: dict[int, list[TurnNote]] | None = None,
                       reading_col: str | None = None) -> None:
-    """One chat bubble per turn (turn_index, speaker, text[, reading_col]); notes under their turns."""
+    """One chat bubble per turn (turn_index, speaker, text[, reading_col]); notes under their turns.
+
+    An analyst (dashboards/access.py) gets a notice instead: turn text is for supervisors only.
+    """
+    if not text_allowed_or_notice():
+        return
     notes = notes or {}
     callouts = {"error": st.error, "warning": st.warning, "success": st.success, "info": st.info}
     for row in turns.itertuples(index=False):

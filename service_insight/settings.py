@@ -71,6 +71,8 @@ class Settings:
     translation_corpora: str = ""  # extra Tatoeba-format files (english<TAB>other), os.pathsep-separated
     translation_max_turns: int = 0  # turns translated per run, 0 = all
     translation_threads: int = 0  # 1 on a CPU shared with other jobs (2 threads measured 10-20x slower there)
+    # Dashboard login: a TOML file of users and roles (dashboards/access.py); empty = no login, all visible.
+    auth_file: str = ""
 
     @property
     def snapshot_pointer(self) -> Path:
@@ -140,4 +142,5 @@ def get_settings() -> Settings:
         translation_corpora=os.environ.get("SI_TRANSLATION_CORPORA", ""),
         translation_max_turns=_env_int("SI_TRANSLATION_MAX_TURNS", 0),
         translation_threads=_env_int("SI_TRANSLATION_THREADS", 0),
+        auth_file=os.environ.get("SI_AUTH_FILE", ""),
     )

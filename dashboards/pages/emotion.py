@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboards.data import current_filters, has_table, query
 from dashboards.transcript import TurnNote, render_transcript
+from dashboards.access import can_see_text
 from dashboards.widgets import download_button, empty_state
 
 EMOTION_COLOURS = {"angry": "#d62728", "anxious": "#ff7f0e", "confused": "#bcbd22", "neutral": "#9e9e9e",
@@ -122,7 +123,7 @@ if alerts.empty:
 left, right = st.columns(2)
 only_escalated = left.toggle("Only escalations", value=False, key="emotion_only_escalated")
 only_no_empathy = right.toggle("Only where the agent showed no empathy", value=False, key="emotion_no_empathy")
-shown = alerts
+shown = alerts if can_see_text() else alerts.drop(columns=["alert_text"])  # text is for supervisors
 if only_escalated:
     shown = shown[shown["escalate"]]
 if only_no_empathy:
@@ -167,4 +168,5 @@ if pd.notna(alert["empathy_turn_index"]):
 else:
     st.caption("No empathy from the agent within three turns of the alert.")
 render_transcript(conversation, notes, reading_col="reading")
-download_button(conversation, f"conversation_{picked}.csv", "Download this conversation (CSV)")
+if can_see_text():
+    download_button(conversation, f"conversation_{picked}.csv", "Download this conversation (CSV)")

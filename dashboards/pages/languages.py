@@ -12,6 +12,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from dashboards.access import text_allowed_or_notice
 from dashboards.data import current_filters, has_table, query
 from dashboards.widgets import download_button, empty_state
 from service_insight.settings import get_settings
@@ -143,6 +144,8 @@ else:
                                                                                   max_value=1, format="percent")})
 
 st.subheader("A conversation beside its translation")
+if not text_allowed_or_notice():  # turns and translations are conversation text: supervisors only
+    st.stop()
 languages = by_language["language"].tolist()
 default = next((i for i, lang in enumerate(languages) if lang != pivot), 0)
 language = st.selectbox("Language", languages, index=default, key="languages_language")

@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboards.data import current_filters, has_table, query
 from dashboards.transcript import TurnNote, render_transcript
+from dashboards.access import can_see_text
 from dashboards.widgets import download_button, empty_state
 
 GROUPS = {"Team": "k.team_id", "Agent": "k.agent_id"}  # fixed column names, never user text
@@ -144,6 +145,8 @@ checks = query("""
     from marts.fct_qa_checks
     where conversation_id = ?
     order by failed desc, applicable desc, dimension""", (picked,))
+if not can_see_text():  # the evidence turn's number stays; its words are for supervisors
+    checks = checks.drop(columns=["evidence_text"])
 
 
 def _highlight_failed(row):

@@ -1,0 +1,269 @@
+"""Dashboard login and roles (dashboards/access.py).
+
+The hash tests are plain unit tests. The AppTest tests drive the real app the way a person would:
+with SI_AUTH_FILE set, nothing but the login form renders until someone signs in; an analyst sees
+the emotion page's aggregates but no turn text; a supervisor reads the transcript.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards.access import (
+    TEXT_HIDDEN,
+    AccessError,
+    authenticate,
+    can_see_text,
+    hash_password,
+    load_access,
+    parse_hash,
+    verify_password,
+)
+from service_insight.settings import PROJECT_ROOT, get_settings
+
+APP = str(PROJECT_ROOT / "streamlit_app.py")
+FAST = 1000  # iterations for test users: the format carries the count, so a login stays quick here
+PASSWORDS = {"ana": "ana-pass-1", "sue": "sue-pass-2"}
+
+
+def write_access(path, roles=None) -> None:
+    roles = roles or {"ana": "analyst", "sue": "supervisor"}
+    lines = []
+    for name, role in roles.items():
+        lines += [f"[users.{name}]", f'role = "{role}"',
+                  f'password_hash = "{hash_password(PASSWORDS.get(name, "x"), iterations=FAST)}"', ""]
+    path.write_text("\n".join(lines))
+
+
+@pytest.fixture
+def access_file(tmp_path, monkeypatch):
+    path = tmp_path / "access.toml"
+    write_access(path)
+    monkeypatch.setenv("SI_AUTH_FILE", str(path))
+    return path
+
+
+# --- hashes -------------------------------------------------------------------------------------------------------
+
+
+def test_right_password_verifies_and_wrong_one_is_rejected():
+    encoded = hash_password("correct horse", iterations=FAST)
+    assert encoded.startswith(f"pbkdf2_sha256${FAST}$")
+    assert verify_password("correct horse", encoded)
+    assert not verify_password("correct horse ", encoded)
+    assert not verify_password("", encoded)
+    # a fresh salt each time: the same password never gives the same line
+    assert hash_password("correct horse", iterations=FAST) != encoded
+    fixed = hash_password("pw", salt=b"0123456789abcdef", iterations=FAST)
+    assert fixed == hash_password("pw", salt=b"0123456789abcdef", iterations=FAST)
+
+
+def test_tampered_or_malformed_hash_is_rejected_not_raised():
+    encoded = hash_password("secret", iterations=FAST)
+    scheme, iterations, salt, digest = encoded.split("$")
+    flipped = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    assert not verify_password("secret", "$".join([scheme, iterations, salt, flipped]))
+    assert not verify_password("secret", "$".join([scheme, str(int(iterations) + 1), salt, digest]))
+    assert not verify_password("secret", "$".join([scheme, iterations, "00" + salt[2:], digest]))
+    for bad in ("", "plain", "md5$1000$aa$bb", f"{scheme}$x$aa${digest}", f"{scheme}$1000$zz${digest}",
+                f"{scheme}$0${salt}${digest}", f"{scheme}$99999999999${salt}${digest}", f"{scheme}$10${salt}$abcd",
+                None, 42):
+        assert not verify_password("secret", bad)
+    with pytest.raises(AccessError):
+        parse_hash("pbkdf2_sha256$1000$$" + digest)
+    with pytest.raises(ValueError):
+        hash_password("")
+
+
+def test_unknown_user_and_wrong_password_both_fail(access_file):
+    users = load_access(access_file)
+    assert authenticate(users, "sue", PASSWORDS["sue"]).role == "supervisor"
+    assert authenticate(users, " ana ", PASSWORDS["ana"]).role == "analyst"
+    assert authenticate(users, "ana", PASSWORDS["sue"]) is None
+    assert authenticate(users, "bob", PASSWORDS["ana"]) is None
+    assert authenticate(users, "", "") is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[users.x\nrole=", "not valid TOML"),
+    ("title = 'no users'", "no [users.<name>] tables"),
+    ('[users.x]\nrole = "admin"\npassword_hash = "pbkdf2_sha256$1$00$' + "00" * 32 + '"', "role must be one of"),
+    ('[users.x]\nrole = "analyst"\npassword_hash = "hunter2"', "users.x: password_hash must look like"),
+    ('[users.x]\nrole = "analyst"', "users.x: password_hash must look like"),
+    ("users = 3", "no [users.<name>] tables"),
+    ("[users]\nx = 1", "users.x must be a table"),
+])
+def test_malformed_access_files_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "access.toml"
+    path.write_text(text)
+    with pytest.raises(AccessError, match=message.replace("[", r"\[").replace("$", r"\$")):
+        load_access(path)
+    with pytest.raises(AccessError, match="does not exist"):
+        load_access(tmp_path / "nope.toml")
+
+
+def test_example_file_is_valid_and_documents_its_passwords():
+    example = PROJECT_ROOT / "dashboards" / "access.example.toml"
+    users = load_access(example)
+    assert {u.role for u in users.values()} == {"analyst", "supervisor"}
+    text = example.read_text()
+    assert "EXAMPLE ONLY" in text
+    assert verify_password("analyst-example", users["analyst"].password_hash)
+    assert verify_password("supervisor-example", users["supervisor"].password_hash)
+
+
+def test_cli_prints_a_hash_line_that_verifies(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "dashboards.access", "hash"], input="s3cret pass\n",
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, check=True)
+    line = done.stdout.strip()
+    assert line.startswith('password_hash = "pbkdf2_sha256$600000$')
+    assert verify_password("s3cret pass", line.split('"')[1])
+    (tmp_path / "a.toml").write_text(f'[users.z]\nrole = "supervisor"\n{line}\n')
+    check = subprocess.run([sys.executable, "-m", "dashboards.access", "check", str(tmp_path / "a.toml")],
+                           capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
+    assert check.returncode == 0 and check.stdout.strip() == "z: supervisor"
+    empty = subprocess.run([sys.executable, "-m", "dashboards.access", "hash"], input="", capture_output=True,
+                           text=True, cwd=PROJECT_ROOT, timeout=60)
+    assert empty.returncode == 1 and "non-empty" in empty.stderr
+
+
+def test_without_an_access_file_everything_is_visible(monkeypatch):
+    monkeypatch.delenv("SI_AUTH_FILE", raising=False)
+    assert get_settings().auth_file == ""
+    assert can_see_text()
+
+
+# --- the app ------------------------------------------------------------------------------------------------------
+
+
+def open_app(timeout: int = 60) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def log_in(at: AppTest, user: str, password: str) -> AppTest:
+    at.text_input(key="auth_username").input(user)
+    at.text_input(key="auth_password").input(password)
+    next(b for b in at.button if b.label == "Log in").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shows_login_form_only(at: AppTest) -> bool:
+    keys = {t.key for t in at.text_input}
+    return (keys == {"auth_username", "auth_password"} and not at.metric and not at.date_input
+            and not at.dataframe and "filters" not in at.session_state)
+
+
+def test_misconfigured_access_file_shows_an_error_and_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.setenv("SI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SI_AUTH_FILE", str(tmp_path / "missing.toml"))
+    at = open_app()
+    assert any("access file cannot be used" in e.value and "does not exist" in e.value for e in at.error)
+    assert not at.text_input and not at.metric
+    (tmp_path / "broken.toml").write_text('[users.a]\nrole = "root"\npassword_hash = "x"\n')
+    monkeypatch.setenv("SI_AUTH_FILE", str(tmp_path / "broken.toml"))
+    at.run()
+    assert not at.exception
+    assert any("role must be one of" in e.value for e in at.error)
+    assert not at.text_input
+
+
+def test_login_logout_and_removed_user_on_an_empty_warehouse(access_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("SI_DATA_DIR", str(tmp_path / "data"))
+    at = open_app()
+    assert shows_login_form_only(at)
+    log_in(at, "sue", PASSWORDS["ana"])
+    assert [e.value for e in at.error] == ["Unknown user name or wrong password."]
+    assert shows_login_form_only(at)
+    log_in(at, "sue", PASSWORDS["sue"])
+    assert at.session_state["auth_role"] == "supervisor"
+    assert "auth_username" not in {t.key for t in at.text_input}
+    assert any("Signed in as **sue** (supervisor)" in c.value for c in at.sidebar.caption)
+    at.button(key="auth_logout").click().run()
+    assert shows_login_form_only(at)
+    log_in(at, "ana", PASSWORDS["ana"])
+    assert at.session_state["auth_role"] == "analyst"
+    write_access(access_file, {"sue": "supervisor"})  # ana is removed: the next click signs her out
+    at.run()
+    assert shows_login_form_only(at)
+
+
+def login_and_open(page: str, user: str) -> AppTest:
+    at = open_app(timeout=120)
+    assert shows_login_form_only(at)
+    at.switch_page(f"dashboards/pages/{page}.py").run()  # a deep link does not skip the login
+    assert shows_login_form_only(at)
+    log_in(at, user, PASSWORDS[user])
+    at.switch_page(f"dashboards/pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def pick_alert(at: AppTest) -> str:
+    box = at.selectbox(key="emotion_alert")
+    box.select_index(min(3, len(box.options) - 1)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at.session_state["emotion_alert"]
+
+
+def turn_texts(conversation_id: str) -> list[str]:
+    import duckdb
+
+    from warehouse.snapshot import current
+
+    ref = current(get_settings().snapshot_dir)
+    with duckdb.connect(str(ref.path), read_only=True) as conn:
+        rows = conn.execute("select text from marts.fct_turns where conversation_id = ? order by turn_index",
+                            [conversation_id]).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.mark.slow
+def test_analyst_sees_emotion_aggregates_but_no_turn_text(use_built, access_file):
+    at = login_and_open("emotion", "ana")
+    assert any(m.label == "Alerts" for m in at.metric)  # the aggregates stay
+    picked = pick_alert(at)
+    assert len(at.chat_message) == 0
+    assert TEXT_HIDDEN in [i.value for i in at.info]
+    texts = [t for t in turn_texts(picked) if t and len(t) > 20]
+    assert texts
+    shown = " ".join(m.value for m in at.markdown)
+    assert not any(t in shown for t in texts)
+    assert all("alert_text" not in d.value.columns for d in at.dataframe)  # nor in the alerts table
+    assert not any("conversation" in b.label.lower() for b in at.get("download_button"))
+
+
+@pytest.mark.slow
+def test_analyst_sees_quality_checks_without_the_evidence_words(use_built, access_file):
+    at = login_and_open("quality", "ana")
+    assert at.dataframe and all("evidence_text" not in _columns(d) for d in at.dataframe)
+    at = login_and_open("quality", "sue")
+    assert any("evidence_text" in _columns(d) for d in at.dataframe)
+
+
+def _columns(element) -> list[str]:
+    value = element.value
+    return list(getattr(value, "columns", getattr(getattr(value, "data", None), "columns", [])))
+
+
+@pytest.mark.slow
+def test_supervisor_reads_the_transcript(use_built, access_file):
+    at = login_and_open("emotion", "sue")
+    picked = pick_alert(at)
+    assert len(at.chat_message) == len(turn_texts(picked)) > 0
+    assert TEXT_HIDDEN not in [i.value for i in at.info]
+
+
+@pytest.mark.slow
+def test_analyst_gets_no_translated_conversation(use_built, access_file):
+    at = login_and_open("languages", "ana")
+    assert any(m.label.endswith(" contacts") for m in at.metric)
+    assert TEXT_HIDDEN in [i.value for i in at.info]
+    assert not any("original" in d.value.columns for d in at.dataframe)
