@@ -144,6 +144,7 @@ class AnswerEngine:
         self.usable_translation = self._usable_translation()
         self.translation_dir = current_model_dir(self.model_root, "translation")
         self.has_cross_sell = self._has_table("fct_cross_sell_opportunities")
+        self.has_graph = self._has_table("kg_nodes")
         detect_language("warm up the language identifier")  # its model loads on first use (about 2 s)
 
     # ------------------------------------------------------------------ snapshot access
@@ -256,7 +257,7 @@ class AnswerEngine:
 
     def _graph(self, text: str, intent: str | None, language: str) -> tuple[list[KnowledgeAnswer], list[str]]:
         """Products the message names, and for the first one the knowledge graph's answer path."""
-        if not intent or not self._has_table("kg_nodes"):
+        if not intent or not self.has_graph:
             return [], []
         products = []
         with self._lock:
