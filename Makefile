@@ -8,7 +8,7 @@ SCALE ?=
 DAYS ?=
 GEN_ARGS := $(if $(SCALE),--scale $(SCALE)) $(if $(DAYS),--days $(DAYS))
 
-.PHONY: install run materialize generate serve test test-fast bench docs clean browser-deps
+.PHONY: install run materialize generate serve test test-fast test-faults bench docs clean browser-deps
 
 install: $(STAMP)
 
@@ -43,7 +43,11 @@ browser-deps:
 	    || echo "could not install chromium; browser tests will be skipped"; }
 
 test: install browser-deps
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -m "not faults"
+
+# SIGKILL a materialization at two points, re-run, check the warehouse is as one good run leaves it.
+test-faults: install
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -m faults
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -m "not browser and not slow"

@@ -77,10 +77,14 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
     from orchestration.definitions import ALL_ASSETS, build_resources
     from orchestration.partitions import landing_range_tags
+    from orchestration.recovery import recover_dead_runs, run_owner_tags
 
+    instance = DagsterInstance.get()
+    for run_id in recover_dead_runs(instance):
+        print(f"run {run_id} had died without finishing: marked failed, its writer slot freed", file=sys.stderr)
     started = time.perf_counter()
-    result = materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.get(),
-                         raise_on_error=False, tags=landing_range_tags(get_settings().landing_dir))
+    result = materialize(ALL_ASSETS, resources=build_resources(), instance=instance, raise_on_error=False,
+                         tags={**landing_range_tags(get_settings().landing_dir), **run_owner_tags()})
     elapsed = time.perf_counter() - started
     if not result.success:
         for event in result.all_events:
