@@ -10,6 +10,7 @@ overlap, and the ring is turned as a whole to sit as close as it can to the pare
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any, Sequence
 
@@ -70,7 +71,7 @@ def network_figure(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, An
             ys += [y0, y1, None]
             mid_x.append((x0 + x1) / 2)
             mid_y.append((y0 + y1) / 2)
-            mid_text.append(f"{e['source_id']} —{relation}→ {e['target_id']}<br>weight {e.get('weight', 0):.3g}"
+            mid_text.append(f"{_plain(e['source_id'])} —{_plain(relation)}→ {_plain(e['target_id'])}<br>weight {e.get('weight', 0):.3g}"
                             f" · {e.get('evidence_count') or 0} pieces of evidence")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1}, opacity=0.45, name=relation,
                                  legendgroup=relation, hoverinfo="skip"))
@@ -81,9 +82,10 @@ def network_figure(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, An
         fig.add_trace(go.Scatter(
             x=[pos[n["node_id"]][0] for n in members], y=[pos[n["node_id"]][1] for n in members],
             mode="markers+text", name=node_type, textposition="top center",
-            text=[_short(n.get("name") or n["node_id"]) for n in members],
-            hovertext=[f"<b>{n.get('name') or n['node_id']}</b>" + (f" / {n['name_zh']}" if n.get("name_zh") else "")
-                       + f"<br>{n['node_id']} · {node_type}<br>{n.get('mention_count') or 0} mentions"
+            text=[_plain(_short(n.get("name") or n["node_id"])) for n in members],
+            hovertext=[f"<b>{_plain(n.get('name') or n['node_id'])}</b>"
+                       + (f" / {_plain(n['name_zh'])}" if n.get("name_zh") else "")
+                       + f"<br>{_plain(n['node_id'])} · {_plain(node_type)}<br>{n.get('mention_count') or 0} mentions"
                        + f"<br>{int(n.get('depth') or 0)} hop(s) from the centre" for n in members],
             hoverinfo="text",
             marker={"size": [30 if n["node_id"] == centre else 10 + 3 * math.log1p(n.get("mention_count") or 0)
@@ -99,3 +101,8 @@ def network_figure(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, An
 
 def _short(text: str, width: int = 22) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _plain(text: object) -> str:
+    """Names as text: Plotly reads a little HTML in labels (<a href>, <b>, <span style>), data must not."""
+    return html.escape(str(text), quote=False)

@@ -8,16 +8,15 @@ escaped so a customer's ``*`` or ``#`` is shown, not interpreted as Markdown.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
 from dashboards.access import text_allowed_or_notice
+from dashboards.widgets import escape_markdown
 
 AVATARS = {"customer": ":material/person:", "agent": ":material/support_agent:"}
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,6 @@ class TurnNote:
 
     text: str
     kind: str = "warning"
-
-
-def escape_markdown(text: object) -> str:
-    """Plain text for st.markdown: every Markdown control character is escaped."""
-    if text is None or (isinstance(text, float) and text != text):
-        return ""
-    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def render_transcript(turns: pd.DataFrame, notes: dict[int, list[TurnNote]] | None = None,
@@ -53,7 +45,7 @@ def render_transcript(turns: pd.DataFrame, notes: dict[int, list[TurnNote]] | No
             label = f"turn {index} · {speaker}"
             if reading is not None and reading == reading and str(reading):
                 label += f" · {reading}"
-            st.caption(label)
+            st.caption(escape_markdown(label))
             st.markdown(escape_markdown(row.text) or "_(empty)_")
             for note in notes.get(index, []):
-                callouts.get(note.kind, st.info)(note.text)
+                callouts.get(note.kind, st.info)(escape_markdown(note.text))

@@ -21,6 +21,7 @@ class WarehouseResource(ConfigurableResource):
     snapshot_dir: str
     max_field_chars: int = 100_000
     load_batch_files: int = 400
+    max_future_hours: int = 24
     snapshots_to_keep: int = 3
     timezone: str = "Asia/Shanghai"
     model_dir: str = "data/models"
@@ -50,7 +51,7 @@ class WarehouseResource(ConfigurableResource):
         return cls(
             database=str(s.warehouse_path), landing_dir=str(s.landing_dir), snapshot_dir=str(s.snapshot_dir),
             max_field_chars=s.max_field_chars, load_batch_files=s.load_batch_files,
-            snapshots_to_keep=s.snapshots_to_keep, timezone=s.timezone, model_dir=str(s.model_dir), device=s.device,
+            max_future_hours=s.max_future_hours, snapshots_to_keep=s.snapshots_to_keep, timezone=s.timezone, model_dir=str(s.model_dir), device=s.device,
             encoder_steps=s.encoder_steps, embedding_model=s.embedding_model, intent_base=s.intent_base,
             emotion_base=s.emotion_base, quality_act_base=s.quality_act_base,
             translation_base=s.translation_base, translation_pivot=s.translation_pivot,

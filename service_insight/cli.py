@@ -83,7 +83,13 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     for run_id in recover_dead_runs(instance):
         print(f"run {run_id} had died without finishing: marked failed, its writer slot freed", file=sys.stderr)
     started = time.perf_counter()
+    selection = None
+    if args.only:
+        from dagster import AssetSelection
+
+        selection = AssetSelection.groups(*args.only)
     result = materialize(ALL_ASSETS, resources=build_resources(), instance=instance, raise_on_error=False,
+                         selection=selection,
                          tags={**landing_range_tags(get_settings().landing_dir), **run_owner_tags()})
     elapsed = time.perf_counter() - started
     if not result.success:
@@ -272,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     a.set_defaults(func=cmd_import_abcd)
     m = sub.add_parser("materialize", help="materialize every asset, publish a snapshot, generate dbt docs")
     m.add_argument("--no-docs", action="store_true")
+    m.add_argument("--only", nargs="+", metavar="GROUP",
+                   help="materialize only these asset groups (e.g. --only ingestion to load new files)")
     m.set_defaults(func=cmd_materialize)
     d = sub.add_parser("docs", help="dbt docs generate")
     d.set_defaults(func=cmd_docs)

@@ -303,28 +303,38 @@ def parse_file(spec: SourceSpec, path: Path, landing_dir: Path) -> ParsedFile:
 
 _INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
 _ZONED = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_RFC2822 = "%a, %d %b %Y %H:%M:%S %z"
+_SLASHED = "['%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y/%m/%d']"
 
 
 def typed_sql(c: Column, timezone: str) -> str:
     """SQL for the column's value in its declared type, NULL when it cannot be read.
 
-    Integers must be written as integers ('4.5' is not silently rounded to 5). Timestamps that
-    carry a zone (Z, +08:00) are converted to the contact centre's local time; naive ones are
-    taken as local already.
+    Integers must be written as integers ('4.5' is not silently rounded to 5). Timestamps are
+    read in the forms exports use: ISO 8601 (space or T), Y/M/D with slashes, Unix epoch seconds
+    or milliseconds, and e-mail dates (RFC 2822, 'Fri, 30 Oct 2026 10:00:00 +0800'). Those that
+    carry a zone (Z, +08:00, epochs are UTC) are converted to the contact centre's local time;
+    naive ones are taken as local already. Day-first or month-first forms (30/10/2026) are
+    ambiguous and are not read: they are quarantined rather than guessed.
     """
     text = f"nullif(trim(\"{c.name}\"::varchar), '')"
     if c.type in _INTEGER_TYPES:
         return f"case when regexp_full_match({text}, '[+-]?[0-9]+') then try_cast({text} as {c.type}) end"
     if c.type == "TIMESTAMP":
-        return (f"case when regexp_matches({text}, '{_ZONED}') "
-                f"then timezone('{timezone}', try_cast({text} as timestamptz)) "
-                f"else try_cast({text} as timestamp) end")
+        return (f"case when regexp_full_match({text}, '[0-9]{{10}}(\\.[0-9]+)?') "
+                f"then timezone('{timezone}', to_timestamp(try_cast({text} as double))) "
+                f"when regexp_full_match({text}, '[0-9]{{13}}') "
+                f"then timezone('{timezone}', to_timestamp(try_cast({text} as bigint) / 1000.0)) "
+                f"when regexp_matches({text}, '{_ZONED}') "
+                f"then timezone('{timezone}', coalesce(try_cast({text} as timestamptz), "
+                f"try_strptime({text}, '{_RFC2822}'))) "
+                f"else coalesce(try_cast({text} as timestamp), try_strptime({text}, {_SLASHED})) end")
     if c.type == "VARCHAR":
         return f"\"{c.name}\"::varchar"
     return f"try_cast({text} as {c.type})"
 
 
-def _problem_sql(c: Column, max_chars: int, timezone: str) -> list[str]:
+def _problem_sql(c: Column, max_chars: int, timezone: str, future_hours: int = 24) -> list[str]:
     q = f'"{c.name}"'
     val = f"nullif(trim({q}::varchar), '')"
     typed = typed_sql(c, timezone)
@@ -342,6 +352,13 @@ def _problem_sql(c: Column, max_chars: int, timezone: str) -> list[str]:
     if c.check:
         problems.append(f"case when ({typed}) is not null and not ({_sub(c.check, f'({typed})')}) "
                         f"then '{c.check_message}' end")
+    if c.type == "TIMESTAMP":
+        # An event cannot happen after it was exported: a future time is a clock or format error
+        # (and would stretch every daily series and forecast to that date).
+        problems.append(
+            f"case when ({typed}) > timezone('{timezone}', now()) + interval {int(future_hours)} hour "
+            f"then '{c.name}: ' || strftime(({typed}), '%Y-%m-%d %H:%M') || ' is in the future "
+            f"(more than {int(future_hours)} h after loading)' end")
     return problems
 
 
@@ -373,10 +390,11 @@ def _stage_table(spec: SourceSpec, files: list[ParsedFile]) -> pa.Table:
 
 
 def load_batch(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[ParsedFile],
-               replaced: set[str], max_chars: int, timezone: str = "Asia/Shanghai") -> tuple[int, int]:
+               replaced: set[str], max_chars: int, timezone: str = "Asia/Shanghai",
+               future_hours: int = 24) -> tuple[int, int]:
     """Validate and load parsed files in one transaction; returns (loaded, quarantined)."""
     stage = _stage_table(spec, files)
-    reasons = [p for c in spec.columns for p in _problem_sql(c, max_chars, timezone)]
+    reasons = [p for c in spec.columns for p in _problem_sql(c, max_chars, timezone, future_hours)]
     conn.execute("begin transaction")
     try:
         for rel in replaced:
@@ -459,7 +477,7 @@ def file_day(path: Path) -> date | None:
 def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
                 max_chars: int = 100_000, batch_files: int = 400, batch_rows: int = 2_000_000,
                 wants_day: Callable[[date | None], bool] | None = None,
-                timezone: str = "Asia/Shanghai") -> LoadReport:
+                timezone: str = "Asia/Shanghai", future_hours: int = 24) -> LoadReport:
     """Load every new or changed landing file of one source. Safe to call any number of times.
 
     ``wants_day`` restricts the load to files of some days (a Dagster partition range); files
@@ -485,7 +503,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
     def flush() -> None:
         nonlocal batch, replaced, rows_in_batch
         if batch:
-            ok, bad = load_batch(conn, spec, batch, replaced, max_chars, timezone)
+            ok, bad = load_batch(conn, spec, batch, replaced, max_chars, timezone, future_hours)
             report.rows_loaded += ok
             report.rows_quarantined += bad
             report.rows_in += sum(f.rows_in for f in batch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.data import query, snapshot
-from dashboards.widgets import empty_state
+from dashboards.widgets import empty_state, escape_markdown as esc
 
 EXAMPLES = {
     "English: damaged item": "The headphones I ordered arrived broken, I want a replacement",
@@ -65,24 +65,24 @@ result = engine.answer(message, customer_id=None if customer == "—" else custo
 total_ms = sum(result.timings_ms.values())
 
 if result.escalate:
-    st.error("Hand over to a person: " + "; ".join(result.escalate_reasons), icon=":material/support_agent:")
+    st.error("Hand over to a person: " + esc("; ".join(result.escalate_reasons)), icon=":material/support_agent:")
 else:
     st.success("The assistant can answer this one.", icon=":material/check_circle:")
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Language", result.language, help=f"confidence {result.language_confidence:.0%}")
-c2.metric("Intent", result.intent or "—", f"{result.intent_confidence:.0%} confident", delta_color="off",
+c1.metric("Language", esc(result.language), help=f"confidence {result.language_confidence:.0%}")
+c2.metric("Intent", esc(result.intent) or "—", f"{result.intent_confidence:.0%} confident", delta_color="off",
           help=result.intent_source)
-c3.metric("Emotion", result.emotion or "—", f"{result.emotion_confidence:.0%} ({result.emotion_source})",
+c3.metric("Emotion", esc(result.emotion) or "—", f"{result.emotion_confidence:.0%} ({result.emotion_source})",
           delta_color="off")
 c4.metric("Answered in", f"{total_ms:.0f} ms")
 
 if result.translation:
-    st.markdown(f"**Translation ({result.language} → {engine.pivot})**: {result.translation}")
+    st.markdown(f"**Translation ({esc(result.language)} → {esc(engine.pivot)})**: {esc(result.translation)}")
 else:
     st.caption(f"Translation: {result.translation_note}")
 
-st.subheader("Suggested reply" + (f" ({result.reply_language})" if result.reply_language else ""))
+st.subheader("Suggested reply" + (f" ({esc(result.reply_language)})" if result.reply_language else ""))
 if result.suggested_reply:
     st.text_area("Reply", result.suggested_reply, height=120, label_visibility="collapsed")
 else:
@@ -92,15 +92,15 @@ st.subheader("Best answers from the knowledge base")
 if not result.answers:
     st.caption("Nothing in the knowledge base is close to this message.")
 for a in result.answers:
-    with st.expander(f"{a.title or a.article_id} · {a.intent} · {a.source}", expanded=False):
-        st.caption(f"Article {a.article_id} ({a.language})" + (f" · policy: {a.policy}" if a.policy else "")
+    with st.expander(f"{esc(a.title or a.article_id)} · {esc(a.intent)} · {esc(a.source)}", expanded=False):
+        st.caption(f"Article {esc(a.article_id)} ({esc(a.language)})" + (f" · policy: {esc(a.policy)}" if a.policy else "")
                    + f" · score {a.score:g}")
-        st.write(a.text)
+        st.text(a.text)
 
 if result.top_intents:
-    st.caption("Other readings: " + ", ".join(f"{name} {p:.0%}" for name, p in result.top_intents[1:]))
+    st.caption("Other readings: " + ", ".join(f"{esc(name)} {p:.0%}" for name, p in result.top_intents[1:]))
 if result.products:
-    st.caption("Products named: " + ", ".join(result.products))
+    st.caption("Products named: " + ", ".join(esc(p) for p in result.products))
 
 st.subheader("Offer")
 if result.cross_sell:

@@ -6,7 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import has_table, query, snapshot
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, empty_state, plain
 
 st.title("Data quality")
 if snapshot() is None or not has_table("fct_ingest_files"):
@@ -53,7 +53,7 @@ if has_table("fct_annotator_agreement"):
         for col, row in zip(st.columns(len(kinds)), kinds.itertuples()):
             col.metric(f"{row.label_kind} agreement", f"{row.agreed / row.double_reviewed:.1%}",
                        help=f"{row.agreed:,} of {row.double_reviewed:,} double-reviewed records")
-        st.plotly_chart(px.bar(agreement, x="agreement_rate", y="label", color="label_kind", orientation="h",
+        st.plotly_chart(px.bar(plain(agreement, "label"), x="agreement_rate", y="label", color="label_kind", orientation="h",
                                hover_data=["double_reviewed", "agreed"], labels={"label": "", "agreement_rate":
                                "agreement"}, height=max(300, 18 * len(agreement))), width="stretch")
         download_button(agreement, "annotator_agreement.csv", "Download agreement (CSV)")
@@ -67,7 +67,7 @@ reasons = query("""
 if reasons.empty:
     st.success("Nothing was quarantined: every landing record loaded.")
     st.stop()
-st.plotly_chart(px.bar(reasons, x="records", y="reason", color="source", orientation="h",
+st.plotly_chart(px.bar(plain(reasons, "reason", "source"), x="records", y="reason", color="source", orientation="h",
                        labels={"reason": ""}), width="stretch")
 
 sources = sorted(reasons["source"].unique().tolist())

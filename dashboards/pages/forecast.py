@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, empty_state, escape_markdown as esc
 from ml.forecasting import ARTICLE_PEAK_RECALL
 
 st.title("Forecast and staffing")
@@ -50,7 +50,7 @@ skipped = query("""
     where status <> 'ok' and channel = ? group by all order by series_key""", (channel,))
 
 if forecast.empty:
-    st.warning(f"No {granularity} forecast for {channel} / {queue}: its history is too short.")
+    st.warning(f"No {granularity} forecast for {esc(channel)} / {esc(queue)}: its history is too short.")
 else:
     start = forecast["period_start"].min()
     horizon = int(forecast["horizon_days"].iloc[0])

@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboards.data import has_table, query, snapshot
 from dashboards.graph_layout import network_figure
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, empty_state, escape_markdown as esc
 from ml.knowledge_graph import Neighbourhood, answer_path, neighbourhood, search_nodes
 
 
@@ -120,7 +120,7 @@ else:
                 "where node_type = 'product' order by mention_count desc, node_id limit 1")
     matches = top.to_dict("records")
 if not matches:
-    st.info(f"No entity matches “{text.strip()}”. Try part of a name, a Chinese name or a key such as P001.")
+    st.info(f"No entity matches “{esc(text.strip())}”. Try part of a name, a Chinese name or a key such as P001.")
     st.stop()
 by_id = {m["node_id"]: m for m in matches}
 st.selectbox("Matches", list(by_id), key="kg_pick", on_change=_on_pick,
@@ -138,14 +138,14 @@ walk_relations = c2.multiselect("Relations to walk", relations["relation"].tolis
 limit = c3.slider("Most entities shown", 20, 200, 60, step=10, key="kg_limit")
 hood = _neighbourhood(centre, hops, tuple(walk_relations), limit, version, path)
 if not hood.nodes:
-    st.warning(f"{centre} is no longer in this snapshot's graph. Search again.")
+    st.warning(f"{esc(centre)} is no longer in this snapshot's graph. Search again.")
     st.stop()
 
 me = hood.node(centre) or {}
 trail = st.session_state.get("kg_trail", [centre])
-st.markdown("**Centre:** " + " → ".join(f"`{n}`" for n in trail))
-st.caption(f"{me.get('name') or centre}" + (f" / {me['name_zh']}" if me.get("name_zh") else "")
-           + f" · {me.get('node_type')} · {me.get('mention_count') or 0} mentions · "
+st.markdown("**Centre:** " + " → ".join(esc(n) for n in trail))
+st.caption(f"{esc(me.get('name') or centre)}" + (f" / {esc(me['name_zh'])}" if me.get("name_zh") else "")
+           + f" · {esc(me.get('node_type'))} · {me.get('mention_count') or 0} mentions · "
            f"{len(hood.nodes) - 1} entities and {len(hood.edges)} relations within {hops} hop(s)")
 st.plotly_chart(network_figure(hood.nodes, hood.edges, centre), width="stretch", key="kg_graph")
 
@@ -205,10 +205,11 @@ if answers[0]["issue_conversations"] == 0:
     st.caption("Contacts have not tied this product to this problem yet: the answer is the problem's own article.")
 for a in answers:
     with st.container(border=True):
-        st.markdown(f"**{a['product']}** → **{a['intent']}** → **{a['article_title']}** ({a['article_language']}) "
-                    f"→ **{a['policy']}**" + (f" / {a['policy_zh']}" if a.get("policy_zh") else ""))
-        st.caption(f"{a['issue_conversations']} contacts about this product and problem · article {a['article_id']} · "
-                   f"policy {a['policy_id']}")
+        st.markdown(f"**{esc(a['product'])}** → **{esc(a['intent'])}** → **{esc(a['article_title'])}** "
+                    f"({esc(a['article_language'])}) → **{esc(a['policy'])}**"
+                    + (f" / {esc(a['policy_zh'])}" if a.get("policy_zh") else ""))
+        st.caption(f"{a['issue_conversations']} contacts about this product and problem · article "
+                   f"{esc(a['article_id'])} · policy {esc(a['policy_id'])}")
         if a.get("article_body"):
             with st.expander("Article"):
                 st.text(a["article_body"])

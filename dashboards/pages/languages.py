@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboards.access import text_allowed_or_notice
 from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, empty_state, escape_markdown as esc, plain
 from service_insight.settings import get_settings
 
 CONVERSATION_LANGUAGE = """
@@ -71,7 +71,7 @@ if by_language.empty:
 
 cols = st.columns(min(len(by_language), 6))
 for col, row in zip(cols, by_language.head(6).itertuples(index=False)):
-    col.metric(f"{row.language} contacts", f"{row.contacts:,}", f"{row.share:.0%} of all", delta_color="off",
+    col.metric(f"{esc(row.language)} contacts", f"{row.contacts:,}", f"{row.share:.0%} of all", delta_color="off",
                delta_arrow="off")
 
 st.subheader("Volume and quality by language")
@@ -83,17 +83,17 @@ with left:
         from conversation_language as c
         where {where}
         group by all order by day, c.language""", tuple(params))
-    st.plotly_chart(px.area(daily, x="day", y="contacts", color="language", labels={"day": ""}), width="stretch")
+    st.plotly_chart(px.area(plain(daily, "language"), x="day", y="contacts", color="language", labels={"day": ""}), width="stretch")
 with right:
     long = by_language.melt(id_vars="language", value_vars=["fcr_rate", "transfer_rate", "abandonment_rate"],
                             var_name="measure", value_name="rate")
-    fig = px.bar(long, x="language", y="rate", color="measure", barmode="group", labels={"language": ""})
+    fig = px.bar(plain(long, "language"), x="language", y="rate", color="measure", barmode="group", labels={"language": ""})
     fig.update_yaxes(tickformat=".0%")
     st.plotly_chart(fig, width="stretch")
 c1, c2 = st.columns(2)
-c1.plotly_chart(px.bar(by_language, x="language", y="csat", range_y=(1, 5), text="csat",
+c1.plotly_chart(px.bar(plain(by_language, "language"), x="language", y="csat", range_y=(1, 5), text="csat",
                        labels={"language": "", "csat": "CSAT (1-5)"}), width="stretch")
-c2.plotly_chart(px.bar(by_language, x="language", y="aht_seconds", text="aht_seconds",
+c2.plotly_chart(px.bar(plain(by_language, "language"), x="language", y="aht_seconds", text="aht_seconds",
                        labels={"language": "", "aht_seconds": "avg handle time (s)"}), width="stretch")
 st.dataframe(by_language, hide_index=True, width="stretch",
              column_config={"share": st.column_config.NumberColumn(format="percent"),
@@ -157,7 +157,7 @@ picks = query(f"""
     order by c.started_at desc, c.conversation_id
     limit 300""", (*params, language))
 if picks.empty:
-    st.info(f"No {language} conversation with turns in this selection.")
+    st.info(f"No {esc(language)} conversation with turns in this selection.")
     st.stop()
 labels = {r.conversation_id: f"{r.conversation_id} · {r.started_date:%d %b} · {r.channel} · {r.turn_count} turns"
           for r in picks.itertuples(index=False)}

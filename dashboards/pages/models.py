@@ -22,7 +22,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, empty_state, plain
 
 # Reader label -> column of marts.fct_conversation_intents (fixed names, never user text).
 EMBEDDING_READERS = {"few-shot embeddings": "few_shot_intent", "zero-shot embeddings": "zero_shot_intent"}
@@ -216,7 +216,7 @@ else:
     left, right = st.columns(2)
     with left:
         st.caption("Predicted intents per day (share)")
-        fig = px.area(mix, x="day", y="records", color="intent", groupnorm="fraction", labels={"day": ""})
+        fig = px.area(plain(mix, "intent"), x="day", y="records", color="intent", groupnorm="fraction", labels={"day": ""})
         fig.update_yaxes(tickformat=".0%", title="")
         st.plotly_chart(fig, width="stretch")
     with right:

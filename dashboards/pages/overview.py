@@ -7,7 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import current_filters, query
-from dashboards.widgets import download_button, empty_state, format_delta
+from dashboards.widgets import download_button, empty_state, format_delta, plain
 
 st.title("Overview")
 filters = current_filters()
@@ -95,7 +95,7 @@ by_queue = query(f"""
            round(sum(csat_sum) / nullif(sum(csat_responses), 0), 2) as csat
     from marts.fct_kpi_daily where {where}
     group by queue_id order by contacts desc""", tuple(params))
-st.plotly_chart(px.bar(by_queue, x="queue", y="contacts", color="fcr_rate", color_continuous_scale="RdYlGn",
+st.plotly_chart(px.bar(plain(by_queue, "queue"), x="queue", y="contacts", color="fcr_rate", color_continuous_scale="RdYlGn",
                        labels={"queue": "", "fcr_rate": "FCR"}), width="stretch")
 st.dataframe(by_queue, hide_index=True, width="stretch")
 

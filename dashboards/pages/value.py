@@ -12,7 +12,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, empty_state, plain
 
 st.title("Value: cross-sell and basket rules")
 filters = current_filters()
@@ -131,7 +131,7 @@ else:
     by_product = (top.groupby(["product_name", "product_category"], as_index=False)
                   .agg(contacts=("conversation_id", "nunique"), expected_revenue=("expected_revenue", "sum"))
                   .sort_values("expected_revenue", ascending=False))
-    st.plotly_chart(px.bar(by_product, x="product_name", y="expected_revenue", color="product_category",
+    st.plotly_chart(px.bar(plain(by_product, "product_name", "product_category"), x="product_name", y="expected_revenue", color="product_category",
                            hover_data=["contacts"],
                            labels={"product_name": "", "expected_revenue": "expected revenue of top offers"}),
                     width="stretch")

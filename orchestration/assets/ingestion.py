@@ -33,7 +33,8 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
         wants = day_filter(context.partition_key_range) if spec.daily else None
         with warehouse.connect() as conn:
             report = load_source(conn, spec, Path(warehouse.landing_dir), warehouse.max_field_chars,
-                                 warehouse.load_batch_files, wants_day=wants, timezone=warehouse.timezone)
+                                 warehouse.load_batch_files, wants_day=wants, timezone=warehouse.timezone,
+                                 future_hours=warehouse.max_future_hours)
             total = conn.execute(f"select count(*) from raw.{spec.name}").fetchall()[0][0]
             quarantined_total = conn.execute(
                 "select count(*) from raw.quarantine where source = ?", [spec.name]).fetchall()[0][0]
