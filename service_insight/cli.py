@@ -72,7 +72,17 @@ def cmd_import_abcd(args: argparse.Namespace) -> int:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    _dagster_home()
+    from warehouse.db import WarehouseUnavailable, check_writable, diagnose_storage_error
+
+    try:  # storage problems are told before any work starts, in one sentence
+        check_writable(get_settings().warehouse_path)
+        _dagster_home()
+    except WarehouseUnavailable as exc:
+        print(f"cannot build: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cannot build: {diagnose_storage_error(str(exc)) or exc}", file=sys.stderr)
+        return 2
     from dagster import DagsterInstance, materialize
 
     from orchestration.definitions import ALL_ASSETS, build_resources
@@ -93,9 +103,16 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                          tags={**landing_range_tags(get_settings().landing_dir), **run_owner_tags()})
     elapsed = time.perf_counter() - started
     if not result.success:
+        diagnoses = set()
         for event in result.all_events:
             if event.is_failure:
                 print(f"FAILED: {event.message}", file=sys.stderr)
+                error = getattr(event.event_specific_data, "error", None)
+                diagnosis = diagnose_storage_error(f"{event.message} {error.to_string() if error else ''}")
+                if diagnosis:
+                    diagnoses.add(diagnosis)
+        for diagnosis in sorted(diagnoses):
+            print(f"cause: {diagnosis}", file=sys.stderr)
         print(f"materialization failed after {elapsed:.0f} s; the last good snapshot is still published",
               file=sys.stderr)
         return 1

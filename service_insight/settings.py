@@ -50,6 +50,7 @@ class Settings:
     max_field_chars: int = 100_000
     load_batch_files: int = 400
     max_future_hours: int = 24  # event times later than loading + this are quarantined
+    min_free_mb: int = 64  # a build does not start with less free space beside the warehouse
     timezone: str = "Asia/Shanghai"
     partition_start: str = "2024-01-01"
     dagster_port: int = 3000
@@ -125,6 +126,7 @@ def get_settings() -> Settings:
         max_field_chars=_env_int("SI_MAX_FIELD_CHARS", 100_000),
         load_batch_files=_env_int("SI_LOAD_BATCH_FILES", 400),
         max_future_hours=_env_int("SI_MAX_FUTURE_HOURS", 24),
+        min_free_mb=_env_int("SI_MIN_FREE_MB", 64),
         timezone=os.environ.get("SI_TIMEZONE", "Asia/Shanghai"),
         partition_start=os.environ.get("SI_PARTITION_START", "2024-01-01"),
         dagster_port=_env_int("SI_DAGSTER_PORT", 3000),

@@ -84,3 +84,7 @@ def use_built(built) -> BuiltWarehouse:
     """Re-point the settings at the session build (other tests may have moved them)."""
     point_settings_at(built.data_dir)
     return built
+
+
+# The hostile, twice-killed build shared by test_faults.py and test_hostile_input.py (built on first use).
+from tests.fault_build import faulted_build  # noqa: E402,F401

@@ -285,3 +285,29 @@ def test_files_in_unknown_folders_are_reported_once(conn, tmp_path):
     assert quarantine_unrouted(conn, landing) == 0
     reasons = [r[2] for r in quarantine(conn, "_unrouted")]
     assert any("folder 'Turns' is not a known source" in r for r in reasons)
+
+
+def test_the_hostile_corpus_loads_as_its_expectations_say(conn, tmp_path):
+    """Loader-level check of tests/hostile_corpus.py (the end-to-end run is in test_hostile_input.py)."""
+    from warehouse.generator.core import GeneratorConfig
+    from warehouse.generator.writer import generate
+    from warehouse.ingest import quarantine_unrouted
+    from warehouse.sources import SOURCES
+    from tests.hostile_corpus import write_hostile_corpus
+
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(conversations=30, days=2, bad_row_rate=0.0), landing, tmp_path / "truth", progress=False)
+    corpus = write_hostile_corpus(landing, "2026-10-31")
+    for spec in SOURCES:
+        load_source(conn, spec, landing)
+    assert quarantine_unrouted(conn, landing) == len(corpus.unrouted)
+    manifest = {r[0]: r[1:] for r in conn.execute(
+        "select source_file, rows_in, rows_loaded, rows_quarantined from raw._load_manifest").fetchall()}
+    lines = {}
+    for rel, line, reason in conn.execute("select source_file, line, reason from raw.quarantine").fetchall():
+        lines.setdefault(rel, {})[line] = reason
+    for rel, e in corpus.files.items():
+        assert manifest[rel] == (e.rows_in, e.loaded, e.quarantined), rel
+        got = lines.get(rel, {})
+        assert set(got) == set(e.reasons), (rel, got)
+        assert all(part in got[line] for line, part in e.reasons.items()), (rel, got)

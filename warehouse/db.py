@@ -14,7 +14,33 @@ from typing import Iterator
 
 import duckdb
 
-MIN_FREE_BYTES = 64 * 1024 * 1024
+MIN_FREE_BYTES = 64 * 1024 * 1024  # default of SI_MIN_FREE_MB
+
+# What the operating system says when storage fails, and what a person should do about it.
+STORAGE_FAILURES = (
+    ("No space left on device", "the disk holding the warehouse is full: free space (old snapshots, logs) or "
+                                "move SI_DATA_DIR, then run again; the last good snapshot is still published"),
+    ("File too large", "a file reached the size limit of this process or file system (ulimit -f); raise it or "
+                       "move SI_DATA_DIR, then run again; the last good snapshot is still published"),
+    ("Read-only file system", "the warehouse is on a read-only file system: mount it read-write or point "
+                              "SI_WAREHOUSE_PATH / SI_DATA_DIR at a writable location"),
+    ("Permission denied", "this user may not write the warehouse or its folder: fix the permissions or point "
+                          "SI_WAREHOUSE_PATH at a writable location"),
+    ("Disk quota exceeded", "the disk quota of this user is used up: free space or raise the quota"),
+)
+
+
+def diagnose_storage_error(message: str) -> str | None:
+    """A sentence for a storage failure buried in an error message (None if it is not one)."""
+    for marker, advice in STORAGE_FAILURES:
+        if marker.lower() in message.lower():
+            return f"{marker}: {advice}"
+    return None
+
+
+def min_free_bytes() -> int:
+    raw = os.environ.get("SI_MIN_FREE_MB", "")
+    return int(raw) * 1024 * 1024 if raw.strip().isdigit() else MIN_FREE_BYTES
 
 
 class WarehouseUnavailable(RuntimeError):
@@ -27,15 +53,16 @@ def check_writable(path: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WarehouseUnavailable(f"cannot create the warehouse folder {folder}: {exc.strerror}") from exc
+    # os.access also answers "no" for root on a read-only mount (EROFS).
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise WarehouseUnavailable(
             f"the warehouse {path} is read-only for this user; point SI_WAREHOUSE_PATH at a writable "
             "location or fix the permissions")
-    free = shutil.disk_usage(folder).free
-    if free < MIN_FREE_BYTES:
+    free, need = shutil.disk_usage(folder).free, min_free_bytes()
+    if free < need:
         raise WarehouseUnavailable(
             f"only {free // (1024 * 1024)} MiB free on the disk holding {path}; the warehouse needs at least "
-            f"{MIN_FREE_BYTES // (1024 * 1024)} MiB to write safely")
+            f"{need // (1024 * 1024)} MiB to write safely (SI_MIN_FREE_MB)")
 
 
 @contextmanager
@@ -49,7 +76,8 @@ def writer(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             raise WarehouseUnavailable(
                 f"the warehouse {path} is being written by another process; DuckDB allows one writer. "
                 "Wait for the running materialization to finish (dashboards read the published snapshot).") from exc
-        raise WarehouseUnavailable(f"cannot open the warehouse {path}: {exc}") from exc
+        advice = diagnose_storage_error(str(exc))
+        raise WarehouseUnavailable(f"cannot open the warehouse {path}: {advice or exc}") from exc
     try:
         yield conn
     finally:

@@ -1,0 +1,113 @@
+"""One small warehouse built the hard way: hostile landing files, two SIGKILLed runs, then a good run.
+
+Shared by tests/test_faults.py (kills, re-runs) and tests/test_hostile_input.py (bad input end to
+end): building it takes a few minutes, so both read the same build. A sample is generated, the
+hostile corpus (tests/hostile_corpus.py) is added to its landing folder, and the real console
+script (``service-insight materialize``, as a scheduled run would start it) is killed twice at two
+different points (during enrichment, then during the dbt build of the marts) and run to the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from service_insight.settings import PROJECT_ROOT
+from tests.conftest import generate_sample, point_settings_at
+from tests.hostile_corpus import HostileCorpus, write_hostile_corpus
+
+SCALE, DAYS = 300, 14
+# Lines in the run's log after which the process is killed (each run goes further than the last).
+KILL_POINTS = ('Started execution of step "ml__emotion_model"', 'Started execution of step "service_insight_dbt_assets_5"')
+
+
+def materialize_env(data_dir: Path) -> dict:
+    env = {**os.environ, "SI_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
+           "HF_HUB_OFFLINE": "1", "SI_TRANSLATION_MAX_SECONDS": "5"}
+    for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR"):
+        env.pop(name, None)
+    return env
+
+
+def run_materialize(data_dir: Path, kill_after: str | None, timeout: float = 1500, args: tuple[str, ...] = ()
+                    ) -> tuple[int, bool, str]:
+    """Run ``service-insight materialize``; with ``kill_after``, SIGKILL it one second after that log line.
+
+    Returns (exit code, whether it was killed, the run's output)."""
+    proc = subprocess.Popen([sys.executable, "-m", "service_insight.cli", "materialize", "--no-docs", *args],
+                            cwd=PROJECT_ROOT, env=materialize_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    killed = threading.Event()
+    output: list[str] = []
+
+    def watch() -> None:
+        for line in proc.stdout:
+            output.append(line)
+            if kill_after and kill_after in line and not killed.is_set():
+                time.sleep(1.0)
+                killed.set()
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    reader.join(timeout=10)
+    return code, killed.is_set(), "".join(output)
+
+
+def _snapshot_is_whole(data_dir: Path) -> bool:
+    """No pointer yet, or the pointer names a file holding every table it lists with those row counts."""
+    pointer = data_dir / "snapshots" / "CURRENT.json"
+    if not pointer.exists():
+        return True
+    ref = json.loads(pointer.read_text())
+    with duckdb.connect(str(data_dir / "snapshots" / ref["file"]), read_only=True) as conn:
+        return all(conn.execute(f'select count(*) from {t.split(".")[0]}."{t.split(".")[1]}"').fetchone()[0] == n
+                   for t, n in ref["tables"].items())
+
+
+@dataclass
+class FaultedBuild:
+    data_dir: Path
+    summary: dict  # what the generator wrote
+    corpus: HostileCorpus  # what the hostile files must produce
+    runs: list[tuple[str | None, int, bool, bool]]  # (kill point, exit code, killed, snapshot whole after)
+    last_output: str
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / "warehouse" / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="session")
+def faulted_build(tmp_path_factory) -> FaultedBuild:
+    data_dir = tmp_path_factory.mktemp("faults")
+    (data_dir / "dagster_home").mkdir()
+    summary = generate_sample(data_dir, scale=SCALE, days=DAYS, seed=11)
+    corpus = write_hostile_corpus(data_dir / "landing", _last_day(data_dir))
+    runs = []
+    for point in KILL_POINTS:
+        code, killed, _ = run_materialize(data_dir, point)
+        runs.append((point, code, killed, _snapshot_is_whole(data_dir)))
+    code, killed, output = run_materialize(data_dir, None)
+    runs.append((None, code, killed, _snapshot_is_whole(data_dir)))
+    point_settings_at(data_dir)
+    return FaultedBuild(data_dir, summary, corpus, runs, output)
+
+
+def _last_day(data_dir: Path) -> str:
+    return max(p.stem.split("_")[-1] for p in (data_dir / "landing" / "conversations").glob("*.jsonl"))
