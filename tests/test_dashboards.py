@@ -26,11 +26,26 @@ def run_page(page: str | None = None) -> AppTest:
     return at
 
 
+@pytest.fixture(scope="module")
+def planted_pii(built) -> set[str]:
+    """Every personal value the generator planted: in the text truth and in the CRM file."""
+    import duckdb
+    import pandas as pd
+
+    values = set(pd.read_parquet(built.settings.ground_truth_dir / "truth_pii.parquet")["value"])
+    rows = duckdb.sql(f"select full_name, phone, email, id_card, bank_card from read_csv("
+                      f"'{built.settings.landing_dir}/customers/*.csv', all_varchar=true)").fetchall()
+    return values | {v for row in rows for v in row if v}
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_page_renders_without_exception(use_built, page):
+def test_page_renders_without_exception_and_shows_no_planted_pii(use_built, planted_pii, page):
+    from tests.page_text import find_leaks
+
     at = run_page(page)
     assert not at.exception, [e.value for e in at.exception]
     assert at.title
+    assert not find_leaks(at, planted_pii)  # tables, captions, labels, options, chart data: everything sent
 
 
 def test_overview_shows_the_kpis_of_the_period(use_built):
