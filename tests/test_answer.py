@@ -145,3 +145,24 @@ def test_a_calm_customer_with_an_opportunity_gets_the_offer(engine):
     assert calm.cross_sell and calm.cross_sell["product_id"] == product_id
     angry = engine.answer("This is the third time, I want a supervisor NOW", customer_id=customer_id)
     assert angry.escalate and angry.cross_sell is None  # no offers to a customer who needs a person
+
+
+def test_the_live_mask_matches_the_staging_macro():
+    """The answer engine masks with a Python copy of dbt/macros/mask_pii.sql: the two must not drift."""
+    import re
+
+    from service_insight.settings import DBT_PROJECT_DIR
+
+    macro = (DBT_PROJECT_DIR / "macros" / "mask_pii.sql").read_text()
+    pairs = [(p.replace("\\\\", "\\"), token) for p, token in re.findall(r"\('([^']+)', '(\[[A-Z_]+\])'\)", macro)]
+    assert len(pairs) == 6
+    samples = ["call me on 13912345678 or +86 139-1234-5678, mail li.wei@example.com",
+               "身份证 11010119900101123X 卡号 6222021234567890123 订单 O00000363",
+               "(415) 555-0199 and 415-555-0199, date 2026-10-30, ref A1234567890123456789B",
+               "no personal data here", "电话：+1 721-801-4111。谢谢"]
+    for text in samples:
+        expr, params = "?", [text]
+        for pattern, token in pairs:
+            expr = f"regexp_replace({expr}, ?, ?, 'g')"
+            params += [pattern, token]
+        assert duckdb.execute(f"select {expr}", params).fetchone()[0] == mask_pii(text), text
