@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 
 from ml.classifier import TrainConfig, TrainResult, predict, train_text_classifier, write_training_card
-from ml.registry import ensure_tables, new_version, register
+from ml.registry import ensure_tables, new_version, register, retrain_reason
 
 TASK = "intent"
 MIN_EXAMPLES = 40
@@ -113,8 +113,12 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = T
         return "user model in use", {"model_version": last[0]}
     if n < MIN_EXAMPLES or len(set(split.train_labels)) < 2:
         return "skipped", {"reason": f"only {n} agreed training labels (need {MIN_EXAMPLES} over 2+ intents)"}
-    if last and last[1] == split.fingerprint and (model_root / TASK / last[0]).exists():
-        return "reused", {"model_version": last[0], "train_examples": n}
+    reason = "no model yet"
+    if last and (model_root / TASK / last[0]).exists():
+        with conn_factory() as conn:
+            reason = retrain_reason(conn, TASK, n, split.fingerprint)
+        if reason is None:
+            return "reused", {"model_version": last[0], "train_examples": n}
     version = new_version(TASK)
     result: TrainResult = train_text_classifier(split.train_texts, split.train_labels, model_root / TASK / version,
                                                 split.eval_texts, split.eval_labels, base=base, cfg=cfg)
@@ -122,11 +126,12 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = T
     if result.eval_confidence is not None:
         threshold = escalation_threshold(result.eval_confidence, result.eval_correct)
     result.metrics["escalate_below"] = threshold
-    result.config.update(label_fingerprint=split.fingerprint, escalate_below=threshold, trained_by="pipeline")
+    result.config.update(label_fingerprint=split.fingerprint, label_count=n, escalate_below=threshold,
+                         trained_by="pipeline")
     write_training_card(result)
     with conn_factory() as conn:
         register(conn, TASK, version, result)
-    return "trained", {"model_version": version, "train_examples": n, "eval_examples": len(split.eval_texts),
+    return "trained", {"model_version": version, "why": reason, "train_examples": n, "eval_examples": len(split.eval_texts),
                        "accuracy": result.metrics.get("accuracy"), "macro_f1": result.metrics.get("macro_f1"),
                        "escalate_below": threshold, "seconds": result.seconds}
 

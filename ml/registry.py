@@ -84,3 +84,38 @@ def current_model_dir(model_root: Path, task: str) -> Path | None:
         return None
     path = model_root / task / pointer.read_text().strip()
     return path if path.exists() else None
+
+
+def retrain_reason(conn: duckdb.DuckDBPyConnection, task: str, train_examples: int, fingerprint: str,
+                   min_growth: float | None = None, max_age_days: float | None = None) -> str | None:
+    """Why the task's model should be trained again now, or None to keep the current version.
+
+    Why not retrain on every label change: a daily run brings a day of new reviews, a fraction of
+    a percent of the labels, and retraining every model for it would make each daily run cost as
+    much as the first. A new version is trained when there is none, when the agreed labels grew
+    by ``min_growth`` (SI_RETRAIN_MIN_GROWTH, default 5%) or shrank, or when they changed and the
+    current version is older than ``max_age_days`` (SI_RETRAIN_MAX_AGE_DAYS, default 7), so
+    corrections still arrive within a week. SI_RETRAIN_MIN_GROWTH=0 retrains on any change.
+    """
+    if min_growth is None:
+        min_growth = float(os.environ.get("SI_RETRAIN_MIN_GROWTH", "") or 0.05)
+    if max_age_days is None:
+        max_age_days = float(os.environ.get("SI_RETRAIN_MAX_AGE_DAYS", "") or 7)
+    ensure_tables(conn)
+    row = conn.execute("""select config ->> 'label_fingerprint', coalesce(try_cast(config ->> 'label_count' as bigint),
+                                                                           train_examples),
+                                 date_diff('second', trained_at, now()::timestamp) / 86400.0
+                          from ml.ml_model_runs where task = ? and is_current""", [task]).fetchall()
+    if not row:
+        return "no model yet"
+    last_fingerprint, last_count, age_days = row[0]
+    if last_fingerprint == fingerprint:
+        return None
+    if not last_count or train_examples < last_count:
+        return "labels were removed"
+    growth = train_examples / last_count - 1
+    if growth >= min_growth:
+        return f"labels grew {growth:.1%} (retrain at {min_growth:.0%})"
+    if age_days is not None and age_days >= max_age_days:
+        return f"labels changed and the model is {age_days:.1f} days old (retrain at {max_age_days:g})"
+    return None

@@ -23,7 +23,7 @@ import pyarrow as pa
 from ml.classifier import (
     TrainConfig, TrainResult, load_for_inference, predict, train_text_classifier, write_training_card,
 )
-from ml.registry import ensure_tables, new_version, register
+from ml.registry import ensure_tables, new_version, register, retrain_reason
 
 MIN_EXAMPLES = 40
 
@@ -109,18 +109,22 @@ def train_if_labels_changed(conn_factory: Callable, model_root: Path, task: Turn
         return "user model in use", {"model_version": last[0]}
     if n < MIN_EXAMPLES or len(set(split.train_labels)) < 2:
         return "skipped", {"reason": f"only {n} agreed {task.label_kind} labels (need {MIN_EXAMPLES} over 2+ labels)"}
-    if last and last[1].get("label_fingerprint") == split.fingerprint and (model_root / task.name / last[0]).exists():
-        return "reused", {"model_version": last[0], "train_examples": n}
+    reason = "no model yet"
+    if last and (model_root / task.name / last[0]).exists():
+        with conn_factory() as conn:
+            reason = retrain_reason(conn, task.name, n, split.fingerprint)
+        if reason is None:
+            return "reused", {"model_version": last[0], "train_examples": n}
     version = new_version(task.name)
     result = train_text_classifier(split.train_texts, split.train_labels, model_root / task.name / version,
                                    split.eval_texts, split.eval_labels, base=base, cfg=cfg)
-    result.config.update(label_fingerprint=split.fingerprint, trained_by="pipeline")
+    result.config.update(label_fingerprint=split.fingerprint, label_count=n, trained_by="pipeline")
     if after_training is not None:
         after_training(result, split)
     write_training_card(result)
     with conn_factory() as conn:
         register(conn, task.name, version, result)
-    return "trained", {"model_version": version, "train_examples": n, "eval_examples": len(split.eval_texts),
+    return "trained", {"model_version": version, "why": reason, "train_examples": n, "eval_examples": len(split.eval_texts),
                        "accuracy": result.metrics.get("accuracy"), "macro_f1": result.metrics.get("macro_f1"),
                        "seconds": result.seconds}
 

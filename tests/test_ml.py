@@ -242,3 +242,31 @@ def test_intent_task_retrains_only_on_new_labels_and_rescores_changed_text(tmp_p
         c.execute("update ml.ml_model_runs set config = json_merge_patch(config, '{\"trained_by\": \"user\"}')")
         c.execute("update intermediate.int_annotations__agreed_intents set annotators = 3 where conversation_id = 'CV1'")
     assert train_if_labels_changed(connect, models)[0] == "user model in use"
+
+
+def test_a_day_of_new_labels_does_not_retrain_but_growth_age_and_removals_do(tmp_path):
+    import json as _json
+
+    import duckdb as _duckdb
+
+    from ml.registry import ensure_tables, retrain_reason
+
+    conn = _duckdb.connect(str(tmp_path / "r.duckdb"))
+    assert retrain_reason(conn, "intent", 1000, "f1") == "no model yet"
+    ensure_tables(conn)
+
+    def current(days_old: float) -> None:
+        conn.execute("delete from ml.ml_model_runs")
+        conn.execute("""insert into ml.ml_model_runs (task, model_version, path, trained_at, train_examples, config,
+                        is_current) values ('intent', 'v1', '/m', now()::timestamp - to_seconds(?), 900, ?, true)""",
+                     [days_old * 86400, _json.dumps({"label_fingerprint": "f1", "label_count": 1000})])
+
+    current(1)
+    assert retrain_reason(conn, "intent", 1000, "f1") is None  # nothing changed
+    assert retrain_reason(conn, "intent", 1008, "f2") is None  # one more day of reviews: keep the model
+    assert "grew 6.0%" in retrain_reason(conn, "intent", 1060, "f2")
+    assert retrain_reason(conn, "intent", 990, "f2") == "labels were removed"
+    assert retrain_reason(conn, "intent", 1008, "f2", min_growth=0) is not None  # retrain on any change
+    current(8)
+    assert "8.0 days old" in retrain_reason(conn, "intent", 1008, "f2")
+    assert retrain_reason(conn, "intent", 1000, "f1") is None  # old but unchanged: still fine
