@@ -175,7 +175,21 @@ def print_table(results: list[dict]) -> None:
               f"{f['publish_s']:>9.0f} {f['wall_s']:>8.0f} {f['warehouse_mb'] + f['snapshot_mb']:>9,.0f} "
               f"{f['peak_rss_mb']:>8,.0f} {label:>19} {d['wall_s']:>10.0f} {d['wall_s'] / f['wall_s']:>6.2f}")
     ingest_rates = ", ".join(f"{r['turns'] / max(r['full']['ingest_s'], 1e-9):,.0f}" for r in results)
-    print(f"\ningest turns/s per size: {ingest_rates}")
+    print(f"\nturns per second of ingestion (all sources' steps together), per size: {ingest_rates}")
+    per_1k = ", ".join(f"{r['conversations']:,}: {1000 * r['full']['ingest_s'] / r['conversations']:.2f} s "
+                       f"(new day {r['new_day']['ingest_s']:.1f} s)" for r in results)
+    print(f"ingestion seconds per 1,000 conversations: {per_1k}")
+    print("\n| conversations | turns | ingest s | enrichment s | dbt s | wall s | disk MB | peak MB | per 1k vs smallest "
+          "| new day s (share) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        f, d = r["full"], r["new_day"]
+        growth = (f["wall_s"] / r["conversations"]) / (base["full"]["wall_s"] / base["conversations"])
+        same = base["ingest_only"] == r["ingest_only"]
+        print(f"| {r['conversations']:,} | {r['turns']:,} | {f['ingest_s']:.0f} | "
+              f"{'-' if r['ingest_only'] else round(f['enrichment_s'])} | {'-' if r['ingest_only'] else round(f['dbt_s'])} | "
+              f"{f['wall_s']:.0f} | {f['warehouse_mb'] + f['snapshot_mb']:,.0f} | {f['peak_rss_mb']:,.0f} | "
+              f"{f'{growth:.2f}' if same else 'n/a'} | {d['wall_s']:.0f} ({d['wall_s'] / f['wall_s']:.2f}) |")
     print("per-1k vs smallest: wall seconds per 1,000 conversations divided by the smallest size's (1.00 = linear)")
     print("share: the one-new-day re-run's wall time as a share of the full run; '-' = ingestion only at that size")
 

@@ -95,6 +95,13 @@ class FaultedBuild:
 
 @pytest.fixture(scope="session")
 def faulted_build(tmp_path_factory) -> FaultedBuild:
+    prebuilt = os.environ.get("SI_TEST_FAULTED_PREBUILT")  # dev loop: a folder an earlier run of this fixture left
+    if prebuilt:
+        data_dir = Path(prebuilt)
+        summary = json.loads((data_dir / "ground_truth" / "summary.json").read_text())
+        corpus = write_hostile_corpus(data_dir / "landing", _last_day(data_dir))  # same bytes as before
+        point_settings_at(data_dir)
+        return FaultedBuild(data_dir, summary, corpus, [], "")
     data_dir = tmp_path_factory.mktemp("faults")
     (data_dir / "dagster_home").mkdir()
     summary = generate_sample(data_dir, scale=SCALE, days=DAYS, seed=11)
@@ -110,4 +117,6 @@ def faulted_build(tmp_path_factory) -> FaultedBuild:
 
 
 def _last_day(data_dir: Path) -> str:
-    return max(p.stem.split("_")[-1] for p in (data_dir / "landing" / "conversations").glob("*.jsonl"))
+    from warehouse.ingest import file_day
+
+    return max(file_day(p) for p in (data_dir / "landing" / "conversations").glob("*.jsonl")).isoformat()

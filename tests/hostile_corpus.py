@@ -27,6 +27,7 @@ MARKDOWN_INJECTION = "![pixel](https://tracker.invalid/p.png) [click me](javascr
 JINJA_INJECTION = "{{ 7 * 7 }} {% raw %} {{ config.items() }}"
 UNICODE_TEXT = "退货 😡🔥 مرحبا \u202eevil\u202c zero\u200bwidth\ufeffjoin 👨‍👩‍👧"
 PAYLOADS = (SQL_INJECTION, HTML_INJECTION, MARKDOWN_INJECTION, JINJA_INJECTION)
+HOSTILE_CITY = f"{MARKDOWN_INJECTION} {HTML_INJECTION}"  # becomes a knowledge-graph node: a label on two pages
 
 HOSTILE_CUSTOMER = "CX-HOSTILE"  # its name, family name and city are injection strings
 HOSTILE_PHONE = "+86 139-0000-4242"
@@ -208,7 +209,7 @@ def write_hostile_corpus(landing: Path, day: str) -> HostileCorpus:
         ["customer_id", "full_name", "given_name", "family_name", "language", "phone", "email", "id_card",
          "bank_card", "city", "segment", "signup_date"],
         [[HOSTILE_CUSTOMER, f"Mallory {SQL_INJECTION}", "Mallory", HTML_INJECTION, "ar", HOSTILE_PHONE, HOSTILE_EMAIL,
-          HOSTILE_ID_CARD, HOSTILE_BANK_CARD, MARKDOWN_INJECTION, "new", "2026-01-01"]]), encoding="utf-8")
+          HOSTILE_ID_CARD, HOSTILE_BANK_CARD, HOSTILE_CITY, "new", "2026-01-01"]]), encoding="utf-8")
     files[rel] = FileExpectation(1, 1, 0)
 
     # -- a file in a folder no source reads.

@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from service_insight.settings import PROJECT_ROOT
 from tests.fault_build import materialize_env, run_materialize
 from tests.hostile_corpus import (
-    HOSTILE_CUSTOMER, HTML_INJECTION, JINJA_INJECTION, MARKDOWN_INJECTION, PAYLOADS, SQL_INJECTION, UNICODE_TEXT,
+    HOSTILE_CITY, HOSTILE_CUSTOMER, HTML_INJECTION, JINJA_INJECTION, MARKDOWN_INJECTION, PAYLOADS, SQL_INJECTION, UNICODE_TEXT,
 )
 from tests.page_text import find_leaks, page_texts
 from tests.test_dashboards import APP, PAGES
@@ -89,13 +89,13 @@ def test_good_hostile_records_reach_the_marts_intact(faulted_build):
     for payload in (SQL_INJECTION, HTML_INJECTION, MARKDOWN_INJECTION, JINJA_INJECTION, UNICODE_TEXT):
         assert payload in texts, payload  # stored and returned as data, byte for byte
     assert max(len(t) for *_, t in turns) == 90_000
-    assert customer == (MARKDOWN_INJECTION, "ar")
+    assert customer == (HOSTILE_CITY, "ar")
 
 
 def test_injection_strings_changed_no_table(faulted_build):
     with wh(faulted_build) as c:
-        counts = dict(c.execute("""select table_schema || '.' || table_name, estimated_size from duckdb_tables()
-                                   where table_schema in ('raw', 'marts')""").fetchall())
+        counts = dict(c.execute("""select schema_name || '.' || table_name, estimated_size from duckdb_tables()
+                                   where schema_name in ('raw', 'marts')""").fetchall())
         assert c.execute("select count(*) from raw.turns").fetchone()[0] > 0
         assert c.execute("select count(*) from raw.customers").fetchone()[0] > 1
     assert "raw.turns" in counts and "raw.students" not in counts
