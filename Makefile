@@ -45,8 +45,8 @@ browser-deps:
 test: install browser-deps
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
-# Only the fault and hostile-input tests: hostile landing files, a materialization SIGKILLed at two
-# points, re-run; the warehouse must be as one good run leaves it (about 5 minutes).
+# Only the reliability tests: hostile landing files, a materialization SIGKILLed at two points and
+# re-run, full and read-only disks; the warehouse must be as one good run leaves it (about 6 minutes).
 test-faults: install
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -m faults
 

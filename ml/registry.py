@@ -98,9 +98,9 @@ def retrain_reason(conn: duckdb.DuckDBPyConnection, task: str, train_examples: i
     corrections still arrive within a week. SI_RETRAIN_MIN_GROWTH=0 retrains on any change.
     """
     if min_growth is None:
-        min_growth = float(os.environ.get("SI_RETRAIN_MIN_GROWTH", "") or 0.05)
+        min_growth = _env_number("SI_RETRAIN_MIN_GROWTH", 0.05)
     if max_age_days is None:
-        max_age_days = float(os.environ.get("SI_RETRAIN_MAX_AGE_DAYS", "") or 7)
+        max_age_days = _env_number("SI_RETRAIN_MAX_AGE_DAYS", 7)
     ensure_tables(conn)
     row = conn.execute("""select config ->> 'label_fingerprint', coalesce(try_cast(config ->> 'label_count' as bigint),
                                                                            train_examples),
@@ -111,7 +111,9 @@ def retrain_reason(conn: duckdb.DuckDBPyConnection, task: str, train_examples: i
     last_fingerprint, last_count, age_days = row[0]
     if last_fingerprint == fingerprint:
         return None
-    if not last_count or train_examples < last_count:
+    if last_count is None or last_count <= 0:
+        return "labels changed and the current version has no label count"
+    if train_examples < last_count:
         return "labels were removed"
     growth = train_examples / last_count - 1
     if growth >= min_growth:
@@ -119,3 +121,11 @@ def retrain_reason(conn: duckdb.DuckDBPyConnection, task: str, train_examples: i
     if age_days is not None and age_days >= max_age_days:
         return f"labels changed and the model is {age_days:.1f} days old (retrain at {max_age_days:g})"
     return None
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:  # a clear message beats a failed asset with a bare traceback
+        raise ValueError(f"environment variable {name}={raw!r} must be a number") from exc

@@ -92,6 +92,7 @@ def write_hostile_corpus(landing: Path, day: str) -> HostileCorpus:
         "HX-UTC": (f"{day}T02:00:00Z", f"{day} 10:00:00"),
         "HX-SLASH": (f"{day.replace('-', '/')} 10:05", f"{day} 10:05:00"),
         "HX-RFC": (None, f"{day} 10:00:00"),
+        "HX-NAMED": (f"{day} 02:00:00 UTC", f"{day} 10:00:00"),
         "HX-DUP": (f"{day} 11:00:00", f"{day} 11:00:00"),
     }
     from datetime import date as _date
@@ -102,8 +103,10 @@ def write_hostile_corpus(landing: Path, day: str) -> HostileCorpus:
              good.items()]
     lines.append(json.dumps(header("HX-DUP", f"{day} 11:00:00", disposition="transferred"), ensure_ascii=False))
     bad = [
-        (json.dumps(header("HX-FUTURE", "2031-01-01 10:00:00")), "started_at: 2031-01-01 10:00 is in the future"),
+        (json.dumps(header("HX-FUTURE", f"{_date.today().year + 5}-01-01 10:00:00")),
+         f"started_at: {_date.today().year + 5}-01-01 10:00 is in the future"),
         (json.dumps(header("HX-DAYFIRST", "30/10/2026 10:00")), "started_at: cannot read '30/10/2026 10:00'"),
+        (json.dumps(header("HX-EPOCH", "epoch")), "started_at: 1970-01-01 00:00 is not a plausible event time"),
         ('{"conversation_id": "HX-TRUNC", "channel": "chat", "started_at": "' + day, "invalid JSON"),
         ('{"conversation_id": "HX-NEST", "meta": {"a": [1, 2}, "channel": "chat"}', "invalid JSON"),
         ("[1, 2, 3]", "expected a JSON object, found list"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,18 @@ def wh(build):
     return duckdb.connect(str(build.warehouse), read_only=True)
 
 
+@pytest.fixture
+def use_faulted(faulted_build):
+    """Point the settings (and so the dashboards) at the hostile build: other tests move them."""
+    from tests.conftest import point_settings_at
+
+    point_settings_at(faulted_build.data_dir)
+    return faulted_build
+
+
 def test_the_run_completed(faulted_build):
+    if not faulted_build.runs:
+        pytest.skip("a prebuilt folder (SI_TEST_FAULTED_PREBUILT) has no run history")
     assert faulted_build.runs[-1][1] == 0, faulted_build.last_output[-3000:]
 
 
@@ -93,13 +105,13 @@ def test_good_hostile_records_reach_the_marts_intact(faulted_build):
 
 
 def test_injection_strings_changed_no_table(faulted_build):
+    from warehouse.sources import SOURCES
+
     with wh(faulted_build) as c:
-        counts = dict(c.execute("""select schema_name || '.' || table_name, estimated_size from duckdb_tables()
-                                   where schema_name in ('raw', 'marts')""").fetchall())
-        assert c.execute("select count(*) from raw.turns").fetchone()[0] > 0
-        assert c.execute("select count(*) from raw.customers").fetchone()[0] > 1
-    assert "raw.turns" in counts and "raw.students" not in counts
-    assert all(n >= 0 for n in counts.values())
+        raw = {r[0] for r in c.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()}
+        turns = c.execute("select count(*) from raw.turns").fetchone()[0]
+    assert raw == {s.name for s in SOURCES} | {"quarantine", "_load_manifest"}  # none dropped, none added
+    assert turns == faulted_build.summary["turns"] + len(faulted_build.corpus.turn_keys)
 
 
 def _render(page: str | None) -> AppTest:
@@ -127,11 +139,13 @@ def _unescaped_markup(at: AppTest) -> list[str]:
     return bad
 
 
-def test_every_page_renders_shows_hostile_text_as_text_and_leaks_no_pii(faulted_build):
-    pii = _planted_pii(faulted_build)
+def test_every_page_renders_shows_hostile_text_as_text_and_leaks_no_pii(use_faulted):
+    pii = _planted_pii(use_faulted)
     problems = {}
     for page in PAGES:
         at = _render(page)
+        if page.endswith("data_quality.py"):  # the page really shows this build's hostile files
+            assert find_leaks(at, {"conversations_", "_hostile.jsonl"}) == ["_hostile.jsonl", "conversations_"]
         issues = [f"exception: {e.value}" for e in at.exception]
         issues += _unescaped_markup(at)
         leaks = find_leaks(at, pii)
@@ -142,7 +156,7 @@ def test_every_page_renders_shows_hostile_text_as_text_and_leaks_no_pii(faulted_
     assert not problems, problems
 
 
-def test_live_answer_treats_a_hostile_message_as_text(faulted_build):
+def test_live_answer_treats_a_hostile_message_as_text(use_faulted):
     at = _render("dashboards/pages/answer.py")
     message = f"{MARKDOWN_INJECTION} {HTML_INJECTION} 我的包裹在哪里 where is my parcel"
     at.text_area[0].set_value(message)
@@ -153,14 +167,19 @@ def test_live_answer_treats_a_hostile_message_as_text(faulted_build):
     assert any(m.label == "Intent" for m in at.metric)
 
 
-def test_knowledge_graph_search_for_a_hostile_name_is_text(faulted_build):
+def test_knowledge_graph_search_for_a_hostile_name_is_text(use_faulted):
     at = _render("dashboards/pages/knowledge_graph.py")
     at.text_input(key="kg_search").set_value("tracker.invalid").run()
     assert not at.exception, [e.value for e in at.exception]
+    assert f"city:{HOSTILE_CITY}" in at.selectbox(key="kg_pick").options  # the hostile node is the centre...
+    assert at.get("plotly_chart")  # ...drawn as a graph
+    assert "tracker\\.invalid" in "".join(c.value for c in at.caption)  # ...and named, escaped
     assert not _unescaped_markup(at)
 
 
 def test_dbt_docs_hold_no_injected_string(faulted_build, tmp_path):
+    """The catalogue shows names, types and descriptions: a column named like markup (the ignored
+    extra survey column) or a payload in a file or folder name must not become one of them."""
     env = {**materialize_env(faulted_build.data_dir), "DBT_TARGET_PATH": str(tmp_path / "target")}
     done = subprocess.run([sys.executable, "-m", "service_insight.cli", "docs"], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -192,5 +211,5 @@ def test_loading_the_same_files_again_changes_nothing(faulted_build):
         copy.unlink()
     assert code == 0, output[-3000:]
     assert counts() == before
-    assert "turns: 0 new file(s)" in output and " 0 rows in = 0 loaded + 0 quarantined" in output
+    assert re.search(r"turns: 0 new file\(s\), \d+ unchanged; 0 rows in = 0 loaded \+ 0 quarantined", output)
     assert os.path.exists(faulted_build.warehouse)

@@ -208,23 +208,29 @@ def test_timestamps_with_a_zone_are_converted_to_local_time(conn, tmp_path):
 
 def test_export_time_formats_are_read_and_ambiguous_or_future_ones_quarantined(conn, tmp_path):
     landing = tmp_path / "landing"
-    forms = {"slashes": "2026/01/01 10:00", "epoch": "1767232800", "epoch ms": "1767232800000",
-             "e-mail": "Thu, 01 Jan 2026 10:00:00 +0800", "day first": "01/02/2026 10:00",
-             "far future": "2031-01-01 10:00:00", "tomorrow morning": None}
     from datetime import datetime, timedelta
 
-    forms["tomorrow morning"] = (datetime.now() + timedelta(hours=20)).strftime("%Y-%m-%d %H:%M:%S")
+    far = datetime.now() + timedelta(days=5 * 365)
+    forms = {"slashes": "2026/01/01 10:00", "epoch": "1767232800", "epoch ms": "1767232800000",
+             "e-mail": "Thu, 01 Jan 2026 10:00:00 +0800", "e-mail gmt": "Thu, 01 Jan 2026 02:00:00 GMT",
+             "named zone": "2026-01-01 02:00:00 UTC", "date only": "2026-01-01",
+             "day first": "01/02/2026 10:00", "far future": far.strftime("%Y-%m-%d %H:%M:%S"),
+             "placeholder": "epoch", "minus infinity": "-infinity",
+             "tomorrow morning": (datetime.now() + timedelta(hours=20)).strftime("%Y-%m-%d %H:%M:%S")}
     write_turns(landing / "turns" / "a.csv", [["CV1", i, "agent", ts, name] for i, (name, ts) in enumerate(forms.items())])
     report = load_source(conn, TURNS, landing, timezone="Asia/Shanghai", future_hours=24 + 8)
     times = {r[0]: str(r[1]) for r in conn.execute("select text, ts from raw.turns").fetchall()}
     assert {k: v for k, v in times.items() if k != "tomorrow morning"} == {
         "slashes": "2026-01-01 10:00:00", "epoch": "2026-01-01 10:00:00", "epoch ms": "2026-01-01 10:00:00",
-        "e-mail": "2026-01-01 10:00:00"}
+        "e-mail": "2026-01-01 10:00:00", "e-mail gmt": "2026-01-01 10:00:00", "named zone": "2026-01-01 10:00:00",
+        "date only": "2026-01-01 00:00:00"}  # a bare date is local midnight, whatever the host's zone
     assert "tomorrow morning" in times  # within the tolerance (clock skew, zones)
     reasons = [r for _, _, r in quarantine(conn)]
     assert reasons == ["ts: cannot read '01/02/2026 10:00' as TIMESTAMP",
-                       "ts: 2031-01-01 10:00 is in the future (more than 32 h after loading)"]
-    assert report.rows_in == report.rows_loaded + report.rows_quarantined == 7
+                       f"ts: {far:%Y-%m-%d %H:%M} is in the future (more than 32 h after loading)",
+                       "ts: 1970-01-01 00:00 is not a plausible event time",
+                       "ts: -infinity is not a plausible event time"]
+    assert report.rows_in == report.rows_loaded + report.rows_quarantined == len(forms)
 
 
 def test_an_unbalanced_quote_does_not_swallow_the_rest_of_the_file(conn, tmp_path):

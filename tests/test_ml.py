@@ -270,3 +270,6 @@ def test_a_day_of_new_labels_does_not_retrain_but_growth_age_and_removals_do(tmp
     current(8)
     assert "8.0 days old" in retrain_reason(conn, "intent", 1008, "f2")
     assert retrain_reason(conn, "intent", 1000, "f1") is None  # old but unchanged: still fine
+    # A version registered before label counts were kept: any change retrains it once.
+    conn.execute("update ml.ml_model_runs set config = '{\"label_fingerprint\": \"f1\"}', train_examples = null")
+    assert "no label count" in retrain_reason(conn, "intent", 1008, "f2")

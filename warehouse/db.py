@@ -14,7 +14,6 @@ from typing import Iterator
 
 import duckdb
 
-MIN_FREE_BYTES = 64 * 1024 * 1024  # default of SI_MIN_FREE_MB
 
 # What the operating system says when storage fails, and what a person should do about it.
 STORAGE_FAILURES = (
@@ -39,8 +38,10 @@ def diagnose_storage_error(message: str) -> str | None:
 
 
 def min_free_bytes() -> int:
-    raw = os.environ.get("SI_MIN_FREE_MB", "")
-    return int(raw) * 1024 * 1024 if raw.strip().isdigit() else MIN_FREE_BYTES
+    """SI_MIN_FREE_MB from the settings (the one source of configuration)."""
+    from service_insight.settings import get_settings
+
+    return get_settings().min_free_mb * 1024 * 1024
 
 
 class WarehouseUnavailable(RuntimeError):

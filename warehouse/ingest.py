@@ -302,8 +302,11 @@ def parse_file(spec: SourceSpec, path: Path, landing_dir: Path) -> ParsedFile:
 # ---- validation and load ----------------------------------------------------------------
 
 _INTEGER_TYPES = {"INTEGER", "BIGINT", "SMALLINT"}
-_ZONED = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
-_RFC2822 = "%a, %d %b %Y %H:%M:%S %z"
+# A time of day followed by an offset (Z, +08:00, +0800) or a zone name (UTC, GMT, PST,
+# America/New_York). A bare date such as 2026-10-31 is not zoned: its "-31" is the day.
+_CLOCK = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+_ZONED = rf"{_CLOCK}\s*(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$|{_CLOCK}\s+[A-Za-z][A-Za-z_/+-]*$"
+_RFC2822 = "['%a, %d %b %Y %H:%M:%S %z', '%d %b %Y %H:%M:%S %z', '%a, %d %b %Y %H:%M %z']"
 _SLASHED = "['%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y/%m/%d']"
 
 
@@ -327,7 +330,7 @@ def typed_sql(c: Column, timezone: str) -> str:
                 f"then timezone('{timezone}', to_timestamp(try_cast({text} as bigint) / 1000.0)) "
                 f"when regexp_matches({text}, '{_ZONED}') "
                 f"then timezone('{timezone}', coalesce(try_cast({text} as timestamptz), "
-                f"try_strptime({text}, '{_RFC2822}'))) "
+                f"try_strptime(regexp_replace({text}, ' (GMT|UTC|UT)$', ' +0000'), {_RFC2822}))) "
                 f"else coalesce(try_cast({text} as timestamp), try_strptime({text}, {_SLASHED})) end")
     if c.type == "VARCHAR":
         return f"\"{c.name}\"::varchar"
@@ -354,10 +357,14 @@ def _problem_sql(c: Column, max_chars: int, timezone: str, future_hours: int = 2
                         f"then '{c.check_message}' end")
     if c.type == "TIMESTAMP":
         # An event cannot happen after it was exported: a future time is a clock or format error
-        # (and would stretch every daily series and forecast to that date).
+        # (and would stretch every daily series and forecast to that date). 'epoch', infinities and
+        # times before 1970 are placeholders, not events.
+        shown = f"left(cast(({typed}) as varchar), 16)"
         problems.append(
-            f"case when ({typed}) > timezone('{timezone}', now()) + interval {int(future_hours)} hour "
-            f"then '{c.name}: ' || strftime(({typed}), '%Y-%m-%d %H:%M') || ' is in the future "
+            f"case when isinf(({typed})) or ({typed}) < timestamp '1970-01-02' "
+            f"then '{c.name}: ' || {shown} || ' is not a plausible event time' "
+            f"when ({typed}) > timezone('{timezone}', now()) + interval {int(future_hours)} hour "
+            f"then '{c.name}: ' || {shown} || ' is in the future "
             f"(more than {int(future_hours)} h after loading)' end")
     return problems
 

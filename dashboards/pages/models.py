@@ -16,6 +16,8 @@ What the marts publish, and so what this page can show:
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -144,6 +146,9 @@ else:
         .reindex(index=labels, columns=labels).fillna(0)
     normalise = st.toggle("Share of each reviewed intent (rows sum to 100%)", value=True, key="models_normalise")
     shown = matrix.div(matrix.sum(axis=1).replace(0, np.nan), axis=0) if normalise else matrix
+    # Intents are free text from reviewers: axis labels, never markup.
+    shown.index = [html.escape(str(i), quote=False) for i in shown.index]
+    shown.columns = [html.escape(str(c), quote=False) for c in shown.columns]
     fig = px.imshow(shown, color_continuous_scale="Blues", aspect="auto",
                     labels={"x": "predicted", "y": "reviewed", "color": "share" if normalise else "records"})
     fig.update_layout(height=max(420, 18 * len(labels) + 160))
@@ -238,7 +243,7 @@ if has_table("fct_turn_readings"):
         group by all order by day""", tuple(params))
     if not emotions.empty:
         st.caption("Emotions read in customer turns per day (share)")
-        fig = px.area(emotions, x="day", y="turns", color="emotion", groupnorm="fraction", labels={"day": ""})
+        fig = px.area(plain(emotions, "emotion"), x="day", y="turns", color="emotion", groupnorm="fraction", labels={"day": ""})
         fig.update_yaxes(tickformat=".0%", title="")
         st.plotly_chart(fig, width="stretch")
 download_button(daily_quality, "model_drift_daily.csv", "Download the daily model figures (CSV)")

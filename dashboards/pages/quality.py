@@ -8,6 +8,8 @@ blank cell means "never applied", not "always failed".
 
 from __future__ import annotations
 
+import html
+
 import plotly.express as px
 import streamlit as st
 
@@ -100,6 +102,7 @@ else:
     counts = grid.pivot(index="grp", columns="dimension", values="applicable").reindex(columns=order)
     heat = heat.loc[heat.mean(axis=1, skipna=True).sort_values(na_position="last").index]
     counts = counts.reindex(index=heat.index)
+    heat.index = [html.escape(str(g), quote=False) for g in heat.index]  # team / agent ids from landing files
     fig = px.imshow(heat, color_continuous_scale="RdYlGn", zmin=0.5, zmax=1.0, aspect="auto",
                     labels={"x": "", "y": "", "color": "pass rate"}, text_auto=".0%")
     fig.update_traces(customdata=counts.fillna(0).to_numpy(),

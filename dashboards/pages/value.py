@@ -99,7 +99,7 @@ rules = query(f"""
 if rules.empty:
     st.info("No rule meets these lift and confidence bars. Lower them above.")
 else:
-    fig = px.scatter(rules, x="support", y="confidence", color="lift", symbol="basket_kind",
+    fig = px.scatter(plain(rules, "antecedents", "consequents"), x="support", y="confidence", color="lift", symbol="basket_kind",
                      hover_data={"antecedents": True, "consequents": True, "lift": ":.2f", "support": ":.4f",
                                  "confidence": ":.2f", "basket_kind": False},
                      color_continuous_scale="Viridis", log_x=True,
