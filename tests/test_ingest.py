@@ -317,3 +317,27 @@ def test_the_hostile_corpus_loads_as_its_expectations_say(conn, tmp_path):
         got = lines.get(rel, {})
         assert set(got) == set(e.reasons), (rel, got)
         assert all(part in got[line] for line, part in e.reasons.items()), (rel, got)
+
+
+def test_files_untouched_since_loading_are_not_read_again(conn, tmp_path, monkeypatch):
+    import os
+
+    import warehouse.ingest as ingest
+
+    landing = tmp_path / "landing"
+    a = write_turns(landing / "turns" / "turns_2026-01-01.csv", [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hi"]])
+    write_turns(landing / "turns" / "turns_2026-01-02.csv", [["CV2", 0, "agent", "2026-01-02 10:00:00", "Yo"]])
+    load_source(conn, TURNS, landing)
+    hashed = []
+    real = ingest.sha256_of
+    monkeypatch.setattr(ingest, "sha256_of", lambda p: hashed.append(p.name) or real(p))
+    again = load_source(conn, TURNS, landing)
+    assert (again.files_skipped, hashed) == (2, [])  # same size and mtime: not even hashed
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))  # touched, same content
+    third = load_source(conn, TURNS, landing)
+    assert (third.files_skipped, hashed) == (2, ["turns_2026-01-01.csv"])
+    load_source(conn, TURNS, landing)
+    assert hashed == ["turns_2026-01-01.csv"]  # its new stat was remembered
+    write_turns(a, [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hello again"]])  # corrected: read and replaced
+    load_source(conn, TURNS, landing)
+    assert conn.execute("select text from raw.turns where conversation_id = 'CV1'").fetchall() == [("Hello again",)]

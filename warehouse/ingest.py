@@ -2,7 +2,9 @@
 
 How a file travels:
 1. its SHA-256 is looked up in ``raw._load_manifest``: content already loaded is skipped
-   (so loading twice changes nothing); a file whose content changed replaces its old rows;
+   (so loading twice changes nothing); a file whose content changed replaces its old rows. A file
+   whose size and modification time (ns) are those recorded when it was loaded is not read again
+   at all: a daily run then costs what its new files cost, not a re-hash of every past day;
 2. it is parsed in Python (CSV, JSON Lines, Parquet) so every record keeps its line number,
    and structural problems (wrong encoding, broken JSON, wrong field count, missing
    required columns) become quarantine rows with file, line and reason;
@@ -47,6 +49,7 @@ class ParsedFile:
     rel: str
     sha256: str
     size: int
+    mtime_ns: int | None = None
     columns: dict[str, list[Any]] = field(default_factory=dict)
     lines: list[int] = field(default_factory=list)
     arrow: pa.Table | None = None
@@ -86,8 +89,9 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, specs: tuple[SourceSpec, ...]
         create table if not exists raw._load_manifest (
             source varchar not null, source_file varchar not null, file_sha256 varchar not null,
             size_bytes bigint, rows_in bigint, rows_loaded bigint, rows_quarantined bigint,
-            status varchar not null, note varchar, loaded_at timestamp not null
+            status varchar not null, note varchar, loaded_at timestamp not null, file_mtime_ns bigint
         )""")
+    conn.execute("alter table raw._load_manifest add column if not exists file_mtime_ns bigint")
     for spec in specs:
         cols = ",\n".join(f'"{c.name}" {c.type}' for c in spec.columns)
         conn.execute(f"""
@@ -447,9 +451,10 @@ def load_batch(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[Pa
             status = "loaded" if bad == 0 else ("quarantined" if ok == 0 and f.rows_in else "partial")
             if f.rows_in == 0:
                 status = "empty"
-            manifest.append((spec.name, f.rel, f.sha256, f.size, f.rows_in, ok, bad, status, f.note or None))
+            manifest.append((spec.name, f.rel, f.sha256, f.size, f.rows_in, ok, bad, status, f.note or None,
+                             f.mtime_ns))
         conn.executemany(
-            "insert into raw._load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp)", manifest)
+            "insert into raw._load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?)", manifest)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -493,8 +498,11 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
     started = time.perf_counter()
     ensure_schema(conn, (spec,))
     report = LoadReport(spec.name)
-    known = dict(conn.execute(
-        "select source_file, file_sha256 from raw._load_manifest where source = ?", [spec.name]).fetchall())
+    rows = conn.execute("select source_file, file_sha256, size_bytes, file_mtime_ns from raw._load_manifest "
+                        "where source = ?", [spec.name]).fetchall()
+    known = {rel: sha for rel, sha, _, _ in rows}
+    stat_of = {rel: (size, mtime) for rel, _, size, mtime in rows if mtime is not None}
+    stamp: list[tuple[int, str, str]] = []  # (mtime, rel, sha) of known files read again with unchanged content
     # Content counts as "already loaded" only if it was read as this source's format: a file
     # once rejected as .txt and renamed to .csv must be read again.
     known_shas = {sha for rel, sha in known.items() if Path(rel).suffix.lower() in spec.extensions}
@@ -519,20 +527,27 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
 
     for path in files + strangers:
         rel = str(path.relative_to(landing_dir))
+        st = path.stat()
+        if stat_of.get(rel) == (st.st_size, st.st_mtime_ns):
+            report.files_skipped += 1  # untouched since it was loaded
+            continue
         digest = sha256_of(path)
         if known.get(rel) == digest or (rel not in known and digest in known_shas):
             report.files_skipped += 1  # same content already loaded, under this or another name
+            if known.get(rel) == digest:
+                stamp.append((st.st_mtime_ns, rel, digest))
             continue
         if rel in known:
             replaced.add(rel)
             known_shas.discard(known[rel])  # its old content is gone; a copy of it elsewhere is new again
             report.files_replaced += 1
         if path in strangers:
-            parsed = ParsedFile(path=path, rel=rel, sha256=digest, size=path.stat().st_size)
+            parsed = ParsedFile(path=path, rel=rel, sha256=digest, size=st.st_size)
             parsed.rejects.append((None, f"unsupported file type '{path.suffix}' for source {spec.name} "
                                          f"(expected {', '.join(spec.extensions)})", ""))
         else:
             parsed = parse_file(spec, path, landing_dir)
+        parsed.mtime_ns = st.st_mtime_ns
         batch.append(parsed)
         if path not in strangers:
             known_shas.add(digest)
@@ -540,6 +555,9 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
         if len(batch) >= batch_files or rows_in_batch >= batch_rows:
             flush()
     flush()
+    if stamp:  # remember the stat of files whose content was checked, so the next run need not hash them
+        conn.executemany("update raw._load_manifest set file_mtime_ns = ? where source = ? and source_file = ? "
+                         "and file_sha256 = ?", [(m, spec.name, rel, sha) for m, rel, sha in stamp])
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -577,7 +595,7 @@ def quarantine_unrouted(conn: duckdb.DuckDBPyConnection, landing_dir: Path, sour
                              [(rel, reason, digest) for rel, digest, _, reason in found])
             conn.executemany(
                 "insert into raw._load_manifest values ('_unrouted', ?, ?, ?, 1, 0, 1, 'quarantined', ?, "
-                "now()::timestamp)", [(rel, digest, size, reason) for rel, digest, size, reason in found])
+                "now()::timestamp, null)", [(rel, digest, size, reason) for rel, digest, size, reason in found])
             conn.execute("commit")
         except BaseException:
             conn.execute("rollback")
