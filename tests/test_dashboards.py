@@ -33,8 +33,9 @@ def planted_pii(built) -> set[str]:
     import pandas as pd
 
     values = set(pd.read_parquet(built.settings.ground_truth_dir / "truth_pii.parquet")["value"])
-    rows = duckdb.sql(f"select full_name, phone, email, id_card, bank_card from read_csv("
-                      f"'{built.settings.landing_dir}/customers/*.csv', all_varchar=true)").fetchall()
+    with duckdb.connect() as conn:
+        rows = conn.execute(f"select full_name, phone, email, id_card, bank_card from read_csv("
+                            f"'{built.settings.landing_dir}/customers/*.csv', all_varchar=true)").fetchall()
     return values | {v for row in rows for v in row if v}
 
 
