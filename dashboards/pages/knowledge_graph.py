@@ -143,7 +143,8 @@ if not hood.nodes:
 
 me = hood.node(centre) or {}
 trail = st.session_state.get("kg_trail", [centre])
-st.markdown("**Centre:** " + " → ".join(esc(n) for n in trail))
+# Ids as code spans (shown literally); a backtick in an id would end the span, so it is dropped.
+st.markdown("**Centre:** " + " → ".join(f"`{str(n).replace('`', '')}`" for n in trail))
 st.caption(f"{esc(me.get('name') or centre)}" + (f" / {esc(me['name_zh'])}" if me.get("name_zh") else "")
            + f" · {esc(me.get('node_type'))} · {me.get('mention_count') or 0} mentions · "
            f"{len(hood.nodes) - 1} entities and {len(hood.edges)} relations within {hops} hop(s)")
