@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("STREAMLIT_RUNNER_MAGIC_ENABLED", "false")  # as .streamlit/config.toml: no ast.parse per run
 # The sample build trains its translation model for this long (the product default is 120 s).
 os.environ.setdefault("SI_TRANSLATION_MAX_SECONDS", "30")
 
