@@ -8,7 +8,7 @@ engine; build one engine per process (the page keeps it in ``st.cache_resource``
 For a message it returns: the language and a translation into the pivot language (or, where the
 translation model is not good enough for that language, a note that retrieval works on
 cross-lingual embeddings instead); the intent and its confidence, from whichever path scored
-better on reviewed contacts (the fine-tuned classifier or the embedding prototypes); the emotion,
+better on reviewed contacts (the trained classifier or the embedding prototypes); the emotion,
 fused with a call's voice features when given; knowledge-base answers by embedding retrieval and
 by the knowledge graph's product -> issue -> article -> policy path, each with its source; a
 suggested reply in the customer's language; whether to hand over to a human and why; and a
@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from ml.classifier import load_for_inference, predict
+from ml.classifier import predict, warm_up
 from ml.embeddings import get_embedder
 from ml.emotion import VOICE_COLUMNS, VoiceHead
 from ml.knowledge_graph import answer_path, search_nodes
@@ -141,7 +141,7 @@ class AnswerEngine:
         self.voice_head = VoiceHead.load(self.emotion_dir) if self.emotion_dir else None
         for model_dir in (self.intent_dir, self.emotion_dir):
             if model_dir:
-                load_for_inference(model_dir, device)
+                warm_up(model_dir, device)
         self.usable_translation = self._usable_translation()
         self.translation_dir = current_model_dir(self.model_root, "translation")
         self.has_cross_sell = self._has_table("fct_cross_sell_opportunities")
@@ -182,7 +182,7 @@ class AnswerEngine:
 
     def _intent(self, text: str, query: np.ndarray) -> tuple[str | None, float, float, str, list[tuple[str, float]]]:
         """(intent, confidence, escalate-below, source, top 3) from the path with the better held-out accuracy:
-        the fine-tuned classifier or the few-shot (else zero-shot) prototypes."""
+        the trained classifier or the few-shot (else zero-shot) prototypes."""
         metrics = self.intent_meta.get("metrics", {})
         classifier_accuracy = float(metrics.get("accuracy") or 0.0)
         path = self.prototypes.get("few-shot") or self.prototypes.get("zero-shot")
@@ -195,7 +195,8 @@ class AnswerEngine:
                    for i in order]
             threshold = metrics.get("escalate_below")
             return (labels[0], float(confidence[0]), float(threshold if threshold is not None else self.min_intent_confidence),
-                    f"fine-tuned classifier (held-out accuracy {classifier_accuracy:.0%})", top)
+                    f"trained classifier ({self.intent_meta.get('config', {}).get('chosen') or 'checkpoint'}, "
+                    f"held-out accuracy {classifier_accuracy:.0%})", top)
         if path is None:
             return None, 0.0, 1.0, "no intent model or knowledge base in this snapshot", []
         sims = path.matrix @ query

@@ -67,6 +67,7 @@ class TrainConfig:
     # drags the pretrained features around; only with a base checkpoint and mean pooling
     head_init: str = "random"
     probe_c: float = 10.0  # inverse regularisation of that logistic regression
+    max_seconds: float | None = None  # stop after the batch that passes this many seconds (a time budget)
 
 
 @dataclass
@@ -339,9 +340,16 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     dtype = _autocast_dtype(device, training=True, cpu_bf16=cfg.cpu_bf16)
     best: tuple[float, int, dict] | None = None  # (macro-F1, epoch, weights) with keep_best
     history: list[dict] = []
+    step, stopped_at = 0, None
     for epoch in range(1, epochs + 1):
+        if stopped_at is not None:
+            break
         model.train()
         for batch in _length_batches([len(e) for e in encoded], cfg.batch_size, rng):
+            if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
+                stopped_at = step
+                break
+            step += 1
             padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
             inputs = {k: v.to(device) for k, v in padded.items()}
             batch_targets = targets[batch].to(device)
@@ -373,6 +381,8 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     metrics: dict = {"train_examples": len(train_texts), "labels": len(labels), "epochs": epochs}
     if best is not None:
         metrics.update(best_epoch=best[1], per_epoch=history)
+    if stopped_at is not None:
+        metrics.update(stopped_at_step=stopped_at, planned_steps=total_steps)
     metrics.update(probe)
     result = TrainResult(out_dir, labels, metrics, 0.0, str(base) if base else None, asdict(cfg))
     if len(eval_texts):
@@ -413,7 +423,42 @@ def load_for_inference(model_dir: str | Path, device: str = "auto"):
 
 def predict(model_dir: str | Path, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
             device: str = "auto", _loaded: tuple | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(labels, confidence, class probabilities) for ``texts``, in the order given."""
+    """(labels, confidence, class probabilities) for ``texts``, in the order given.
+
+    A folder written by ``ml.text_models`` (any candidate) is read through it, with its calibration;
+    any other folder is a transformers checkpoint.
+    """
+    if _loaded is None:
+        from ml.text_models import is_text_model, predict_text_model
+
+        if is_text_model(model_dir):
+            return predict_text_model(model_dir, texts, device)
+    return predict_checkpoint(model_dir, texts, batch_size, max_length, device, _loaded)
+
+
+def warm_up(model_dir: str | Path, device: str = "auto") -> None:
+    """Load a model folder (and the encoder it reads through) before the first real request."""
+    predict(model_dir, ["warm up"], device=device)
+
+
+def model_labels(model_dir: str | Path) -> list[str]:
+    """The label of each probability column ``predict`` returns for this model folder."""
+    from ml.text_models import MODEL_FILE
+
+    card = Path(model_dir) / MODEL_FILE
+    if card.exists():
+        return json.loads(card.read_text(encoding="utf-8"))["labels"]
+    return model_labels_of_checkpoint(model_dir)
+
+
+def model_labels_of_checkpoint(model_dir: str | Path) -> list[str]:
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+
+
+def predict_checkpoint(model_dir: str | Path, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
+                       device: str = "auto", _loaded: tuple | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``predict`` for a transformers checkpoint folder (its own label order)."""
     tokenizer, model = _loaded or load_for_inference(model_dir, device)
     dev = next(model.parameters()).device
     dtype = _autocast_dtype(dev)

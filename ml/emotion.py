@@ -17,7 +17,8 @@ from typing import Callable
 import duckdb
 import numpy as np
 
-from ml.classifier import TrainConfig, TrainResult, predict
+from ml.classifier import TrainResult, predict
+from ml.text_models import SelectionConfig
 from ml.turn_tasks import EMOTION, TurnSplit, score_new_turns, train_if_labels_changed
 
 VOICE_HEAD_FILE = "voice_head.json"
@@ -134,8 +135,8 @@ def fit_voice_head(conn_factory: Callable, result: TrainResult, split: TurnSplit
     return facts
 
 
-def train_emotion_model(conn_factory: Callable, model_root: Path, cfg: TrainConfig = TrainConfig(),
-                        base: str | None = None) -> tuple[str, dict]:
+def train_emotion_model(conn_factory: Callable, model_root: Path, cfg: SelectionConfig = SelectionConfig()
+                        ) -> tuple[str, dict]:
     voice_facts: dict = {}
 
     def with_voice_head(result: TrainResult, split: TurnSplit) -> None:
@@ -143,8 +144,7 @@ def train_emotion_model(conn_factory: Callable, model_root: Path, cfg: TrainConf
         result.metrics.update(voice_facts)
         result.config["voice_head"] = voice_facts.get("voice_head")
 
-    status, facts = train_if_labels_changed(conn_factory, model_root, EMOTION, cfg, after_training=with_voice_head,
-                                            base=base)
+    status, facts = train_if_labels_changed(conn_factory, model_root, EMOTION, cfg, after_training=with_voice_head)
     return status, {**facts, **voice_facts}
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from ml.classifier import TrainConfig, TrainResult, predict, train_text_classifier, write_training_card
+from ml.classifier import predict
 from ml.registry import ensure_tables, new_version, register, retrain_reason
+from ml.text_models import SelectionConfig
 
 TASK = "intent"
 MIN_EXAMPLES = 40
@@ -97,9 +98,16 @@ def escalation_threshold(confidence: np.ndarray, correct: np.ndarray, target: fl
     return best
 
 
-def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = TrainConfig(),
-                            base: str | None = None) -> tuple[str, dict]:
-    """Train and register a new version when the agreed labels changed; returns (status, facts)."""
+def train_if_labels_changed(conn_factory, model_root: Path, cfg: SelectionConfig = SelectionConfig()
+                            ) -> tuple[str, dict]:
+    """Train and register a new version when the agreed labels changed; returns (status, facts).
+
+    The model is whichever candidate of ``ml.text_models`` cross-validates best on the training
+    split; the escalation threshold comes from its out-of-fold confidences, and the 20% held-out
+    split reports accuracy and calibration.
+    """
+    from ml.text_models import train_for_task
+
     with conn_factory() as conn:
         ensure_prediction_table(conn)
         split = labelled_split(conn)
@@ -120,20 +128,19 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: TrainConfig = T
         if reason is None:
             return "reused", {"model_version": last[0], "train_examples": n}
     version = new_version(TASK)
-    result: TrainResult = train_text_classifier(split.train_texts, split.train_labels, model_root / TASK / version,
-                                                split.eval_texts, split.eval_labels, base=base, cfg=cfg)
-    threshold = ALWAYS_ESCALATE
-    if result.eval_confidence is not None:
-        threshold = escalation_threshold(result.eval_confidence, result.eval_correct)
-    result.metrics["escalate_below"] = threshold
-    result.config.update(label_fingerprint=split.fingerprint, label_count=n, escalate_below=threshold,
-                         trained_by="pipeline")
+    result = train_for_task(split.train_texts, split.train_labels, model_root / TASK / version,
+                            split.eval_texts, split.eval_labels, cfg=cfg)
+    threshold = result.metrics["escalate_below"]
+    result.config.update(label_fingerprint=split.fingerprint, label_count=n, trained_by="pipeline")
+    from ml.classifier import write_training_card
+
     write_training_card(result)
     with conn_factory() as conn:
         register(conn, TASK, version, result)
     return "trained", {"model_version": version, "why": reason, "train_examples": n, "eval_examples": len(split.eval_texts),
+                       "chosen": result.config["chosen"], "cv_macro_f1": result.metrics.get("cv_macro_f1"),
                        "accuracy": result.metrics.get("accuracy"), "macro_f1": result.metrics.get("macro_f1"),
-                       "escalate_below": threshold, "seconds": result.seconds}
+                       "ece": result.metrics.get("ece"), "escalate_below": threshold, "seconds": result.seconds}
 
 
 def score_new_conversations(conn_factory, model_root: Path, device: str = "auto") -> dict:

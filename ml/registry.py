@@ -18,6 +18,15 @@ import duckdb
 from ml.classifier import TrainResult
 
 
+SELECTION_COLUMNS = (
+    ("chosen_candidate", "varchar"),  # which candidate the trainer kept (char_tfidf, encoder_lr, ensemble, ...)
+    ("selection_reason", "varchar"),
+    ("candidates", "json"),  # name -> cross-validated macro-F1, accuracy, ECE, seconds, or why it was skipped
+    ("cv_macro_f1", "double"),  # the chosen candidate's, on the training labels out of fold
+    ("ece", "double"),  # expected calibration error on the eval set
+)
+
+
 def new_version(task: str) -> str:
     return f"{task}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
 
@@ -30,6 +39,9 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
             trained_at timestamp not null, train_seconds double, train_examples bigint, eval_examples bigint,
             accuracy double, macro_f1 double, labels json, config json, is_current boolean not null
         )""")
+    # Added with candidate selection (ml.text_models); older warehouses gain the columns in place.
+    for column, kind in SELECTION_COLUMNS:
+        conn.execute(f"alter table ml.ml_model_runs add column if not exists {column} {kind}")
     conn.execute("""
         create table if not exists ml.ml_eval_per_class (
             task varchar not null, model_version varchar not null, label varchar not null,
@@ -52,10 +64,16 @@ def register(conn: duckdb.DuckDBPyConnection, task: str, version: str, result: T
         if make_current:
             conn.execute("update ml.ml_model_runs set is_current = false where task = ?", [task])
         conn.execute(
-            "insert into ml.ml_model_runs values (?, ?, ?, ?, now()::timestamp, ?, ?, ?, ?, ?, ?, ?, ?)",
+            """insert into ml.ml_model_runs (task, model_version, base_checkpoint, path, trained_at, train_seconds,
+                                             train_examples, eval_examples, accuracy, macro_f1, labels, config,
+                                             is_current, chosen_candidate, selection_reason, candidates, cv_macro_f1,
+                                             ece)
+               values (?, ?, ?, ?, now()::timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [task, version, result.base, str(result.path), result.seconds, m.get("train_examples"),
              m.get("eval_examples"), m.get("accuracy"), m.get("macro_f1"), json.dumps(result.labels),
-             json.dumps(result.config), make_current])
+             json.dumps(result.config, default=float), make_current, result.config.get("chosen"),
+             result.config.get("selection_reason"),
+             json.dumps(m["candidates"]) if "candidates" in m else None, m.get("cv_macro_f1"), m.get("ece")])
         if "per_class" in m:
             conn.executemany("insert into ml.ml_eval_per_class values (?, ?, ?, ?, ?, ?, ?)", [
                 (task, version, c["label"], c["precision"], c["recall"], c["f1"], c["support"])

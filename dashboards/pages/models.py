@@ -12,6 +12,8 @@ What the marts publish, and so what this page can show:
   from, so compare readers with each other, not with a held-out figure.
 - marts.dim_intent_prototypes: the held-out accuracy of the embedding readers.
 - marts.fct_turn_readings: the emotion and act versions in use and what they read per day.
+- marts.dim_model_candidates: for each current version, every candidate the trainer fitted with its
+  cross-validated score on the training labels, the one it kept and why.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state, plain
+from dashboards.widgets import download_button, empty_state, escape_markdown, plain
 
 # Reader label -> column of marts.fct_conversation_intents (fixed names, never user text).
 EMBEDDING_READERS = {"few-shot embeddings": "few_shot_intent", "zero-shot embeddings": "zero_shot_intent"}
@@ -128,6 +130,41 @@ if versions[versions["task"] != "intent"]["accuracy_on_reviewed"].isna().any():
     st.caption("Emotion and quality-act accuracy needs the reviewed turn labels, which the marts publish only "
                "through fct_model_comparison: it appears here once a task has a second version to compare.")
 download_button(versions, "model_versions.csv", "Download accuracy per version (CSV)")
+
+# --- Candidates ----------------------------------------------------------------------------------
+st.subheader("How each current model was chosen")
+if not has_table("dim_model_candidates"):
+    st.info("This snapshot predates candidate selection (marts.dim_model_candidates): the next build records "
+            "every candidate of each retrained model.", icon=":material/hourglass_empty:")
+else:
+    candidates = query("""select task, model_version, candidate, is_chosen, cv_macro_f1, cv_accuracy, cv_ece,
+                                 folds_scored, train_seconds, detail, selection_reason, train_examples,
+                                 eval_examples, eval_accuracy, eval_macro_f1, eval_ece
+                          from marts.dim_model_candidates where is_current order by task, candidate""")
+    if candidates.empty:
+        st.info("No current model was trained with candidate selection yet: the intent, emotion and quality-act "
+                "models are trained once reviewers have agreed on at least 40 labels of a task.",
+                icon=":material/hourglass_empty:")
+    for task, group in candidates.groupby("task", sort=True):
+        first = group.iloc[0]
+        chosen = group.loc[group["is_chosen"], "candidate"]
+        held = (f"held-out: accuracy {first['eval_accuracy']:.1%}, macro-F1 {first['eval_macro_f1']:.3f}, "
+                f"calibration error {first['eval_ece']:.3f} on {int(first['eval_examples']):,} labels"
+                if pd.notna(first["eval_accuracy"]) else "no held-out labels for this version")
+        st.markdown(f"**{escape_markdown(task)}**: kept **{escape_markdown(chosen.iloc[0] if len(chosen) else '?')}** "
+                    f"from {int(first['train_examples'] or 0):,} training labels; "
+                    f"{escape_markdown(first['selection_reason'] or '')}. {escape_markdown(held)}.")
+        shown = group[["candidate", "is_chosen", "cv_macro_f1", "cv_accuracy", "cv_ece", "folds_scored",
+                       "train_seconds", "detail"]].rename(columns={"is_chosen": "kept"})
+        st.dataframe(shown, hide_index=True, width="stretch",
+                     column_config={"cv_accuracy": st.column_config.NumberColumn(format="percent"),
+                                    "cv_macro_f1": st.column_config.NumberColumn(format="%.3f"),
+                                    "cv_ece": st.column_config.NumberColumn(format="%.3f"),
+                                    "train_seconds": st.column_config.NumberColumn(format="%.0f s")})
+    if not candidates.empty:
+        st.caption("Cross-validated on the training labels (folds the model did not learn from); a skipped "
+                   "candidate says why. A confidence of 0.8 from a calibrated model is right about 80% of the time: "
+                   "the calibration error is the average gap.")
 
 # --- Confusion matrix -----------------------------------------------------------------------------
 st.subheader("Confusion matrix on reviewed intents")

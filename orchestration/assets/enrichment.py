@@ -5,18 +5,17 @@ readings of new turns and conversations -> embeddings for the knowledge base, an
 zero/few-shot intent and intent discovery. Each asset writes ``ml.<table>`` (its key) and is safe
 to re-run.
 
-Each classifier trains its own small BERT from scratch (vocabulary learnt from its own text,
-Chinese per character) unless the task is pointed at a Hugging Face checkpoint directory
-(``SI_<TASK>_BASE``), which is then fine-tuned. Masked-language pre-training of the small BERT
-on the warehouse's turns first was measured on a 600-conversation sample and did not help
-(emotion 0.72 either way, quality acts 0.87 against 0.94 from scratch) for ten minutes of CPU.
+Each classifier is the candidate of ``ml.text_models`` that cross-validates best on the task's
+own agreed labels (a frozen sentence encoder + logistic regression, character TF-IDF + a linear
+SVM, their ensemble, and, with a time budget, a fine-tuned checkpoint: ``SI_<TASK>_BASE`` names
+one); every candidate's score is recorded in ``ml.ml_model_runs.candidates``.
 """
 
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
 
-from ml.classifier import TrainConfig
+from ml.text_models import SelectionConfig
 from ml.emotion import score_new_customer_turns, train_emotion_model
 from ml.intent import score_new_conversations, train_if_labels_changed
 from ml.turn_tasks import QUALITY_ACT, score_new_turns
@@ -45,15 +44,17 @@ def _metadata(facts: dict) -> dict:
     deps=[STAGED_TURNS, AGREED_INTENTS],
     group_name="enrichment",
     pool=WRITER_POOL,
-    kinds={"pytorch", "duckdb"},
-    description="Intent classifier fine-tuned on the intents both annotators agree on (first customer message, "
-                "PII-masked); retrained only when those labels change. Versions and metrics in ml.ml_model_runs.",
+    kinds={"scikitlearn", "duckdb"},
+    description="Intent classifier trained on the intents both annotators agree on (first customer message, "
+                "PII-masked): the best cross-validated candidate, calibrated; retrained only when those labels "
+                "change. Versions, candidates and metrics in ml.ml_model_runs.",
 )
 def intent_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    base, cfg = warehouse.base_for("intent") or None, TrainConfig(device=warehouse.device)
-    status, facts = train_if_labels_changed(warehouse.connect, Path(warehouse.model_dir), cfg, base=base)
+    base = warehouse.base_for("intent") or None
+    cfg = SelectionConfig(device=warehouse.device, base=base)
+    status, facts = train_if_labels_changed(warehouse.connect, Path(warehouse.model_dir), cfg)
     context.log.info(f"intent model {status}: {facts}")
-    return MaterializeResult(metadata={"status": status, "base": base or "from scratch", **_metadata(facts)})
+    return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
 
 
 @asset(
@@ -61,7 +62,7 @@ def intent_model(context: AssetExecutionContext, warehouse: WarehouseResource) -
     deps=[AssetKey(["ml", "intent_model"]), STAGED_TURNS],
     group_name="enrichment",
     pool=WRITER_POOL,
-    kinds={"pytorch", "duckdb"},
+    kinds={"scikitlearn", "duckdb"},
     description="Intent, confidence and escalation flag per conversation and model version; a re-run scores "
                 "only conversations the current version has not seen.",
 )
@@ -76,16 +77,17 @@ def intent_predictions(context: AssetExecutionContext, warehouse: WarehouseResou
     deps=[STAGED_TURNS, AGREED_TURN_LABELS, VOICE],
     group_name="enrichment",
     pool=WRITER_POOL,
-    kinds={"pytorch", "scikitlearn"},
-    description="Customer-turn emotion (neutral, satisfied, confused, anxious, angry) fine-tuned on reviewers' "
-                "agreed turn labels, with a multimodal head over the call's voice features kept only when it "
+    kinds={"scikitlearn"},
+    description="Customer-turn emotion (the labels reviewers use) learnt from their agreed turn labels (best "
+                "cross-validated candidate), with a multimodal head over the call's voice features kept only when it "
                 "beats text alone on held-out phone turns.",
 )
 def emotion_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    base, cfg = warehouse.base_for("emotion") or None, TrainConfig(device=warehouse.device)
-    status, facts = train_emotion_model(warehouse.connect, Path(warehouse.model_dir), cfg, base=base)
+    base = warehouse.base_for("emotion") or None
+    cfg = SelectionConfig(device=warehouse.device, base=base)
+    status, facts = train_emotion_model(warehouse.connect, Path(warehouse.model_dir), cfg)
     context.log.info(f"emotion model {status}: {facts}")
-    return MaterializeResult(metadata={"status": status, "base": base or "from scratch", **_metadata(facts)})
+    return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
 
 
 @asset(
@@ -93,7 +95,7 @@ def emotion_model(context: AssetExecutionContext, warehouse: WarehouseResource) 
     deps=[AssetKey(["ml", "emotion_model"]), STAGED_TURNS, VOICE],
     group_name="enrichment",
     pool=WRITER_POOL,
-    kinds={"pytorch", "duckdb"},
+    kinds={"scikitlearn", "duckdb"},
     description="Emotion of every customer turn per model version (voice-fused on calls); new turns only.",
 )
 def turn_emotions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
@@ -107,16 +109,17 @@ def turn_emotions(context: AssetExecutionContext, warehouse: WarehouseResource) 
     deps=[STAGED_TURNS, AGREED_TURN_LABELS],
     group_name="enrichment",
     pool=WRITER_POOL,
-    kinds={"pytorch"},
+    kinds={"scikitlearn"},
     description="What each agent turn does (greeting, identity check, disclosure, empathy, hold request/return, "
-                "solution, ticket, forbidden language, confirmation, closing...), fine-tuned on reviewers' agreed "
-                "turn labels. The quality checks are rules over these readings.",
+                "solution, ticket, forbidden language, confirmation, closing...), learnt from reviewers' agreed "
+                "turn labels (best cross-validated candidate). The quality checks are rules over these readings.",
 )
 def quality_act_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    base, cfg = warehouse.base_for("quality_act") or None, TrainConfig(device=warehouse.device)
-    status, facts = train_turn_task(warehouse.connect, Path(warehouse.model_dir), QUALITY_ACT, cfg, base=base)
+    base = warehouse.base_for("quality_act") or None
+    cfg = SelectionConfig(device=warehouse.device, base=base)
+    status, facts = train_turn_task(warehouse.connect, Path(warehouse.model_dir), QUALITY_ACT, cfg)
     context.log.info(f"quality-act model {status}: {facts}")
-    return MaterializeResult(metadata={"status": status, "base": base or "from scratch", **_metadata(facts)})
+    return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
 
 
 @asset(
@@ -124,7 +127,7 @@ def quality_act_model(context: AssetExecutionContext, warehouse: WarehouseResour
     deps=[AssetKey(["ml", "quality_act_model"]), STAGED_TURNS],
     group_name="enrichment",
     pool=WRITER_POOL,
-    kinds={"pytorch", "duckdb"},
+    kinds={"scikitlearn", "duckdb"},
     description="Act of every agent turn per model version; new turns only.",
 )
 def turn_acts(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
