@@ -19,26 +19,16 @@ import numpy as np
 
 from ml.classifier import predict
 from ml.registry import ensure_tables, new_version, register, retrain_reason
+from ml.tasks import INTENT, relation
 from ml.text_models import SelectionConfig
 
-TASK = "intent"
+TASK = INTENT.name
 MIN_EXAMPLES = 40
 ESCALATION_TARGET_ACCURACY = 0.9
 
-FIRST_CUSTOMER_MESSAGE_SQL = """
-    select conversation_id, text
-    from staging.stg_raw__turns
-    where speaker = 'customer'
-    qualify row_number() over (partition by conversation_id order by turn_index) = 1
-"""
-
-AGREED_LABELS_SQL = f"""
-    with first_message as ({FIRST_CUSTOMER_MESSAGE_SQL})
-    select first_message.conversation_id, first_message.text, agreed.intent
-    from intermediate.int_annotations__agreed_intents as agreed
-    join first_message using (conversation_id)
-    order by conversation_id
-"""
+# The SQL lives in dbt (dbt/models/intermediate/ml/): the texts scored and the agreed labels.
+INPUTS = relation(INTENT.inputs)
+AGREED_LABELS_SQL = f"select conversation_id, text, label from {relation(INTENT.training)} order by conversation_id"
 
 
 def ensure_prediction_table(conn: duckdb.DuckDBPyConnection) -> None:
@@ -158,9 +148,8 @@ def score_new_conversations(conn_factory, model_root: Path, device: str = "auto"
         # New conversations, and ones whose first message changed since they were scored (a
         # corrected landing file): the hash of the scored text tells.
         todo = conn.execute(f"""
-            with first_message as ({FIRST_CUSTOMER_MESSAGE_SQL})
             select first_message.conversation_id, first_message.text
-            from first_message
+            from {INPUTS} as first_message
             left join ml.intent_predictions as p
                 on p.conversation_id = first_message.conversation_id and p.model_version = ?
             where p.conversation_id is null or p.text_sha is distinct from sha256(first_message.text)

@@ -153,11 +153,7 @@ def embed_new_contacts(conn_factory: Callable, embedder: Embedder) -> dict:
     with conn_factory() as conn:
         ensure_retrieval_tables(conn, embedder.dim)
         todo = conn.execute("""
-            with first_message as (
-                select conversation_id, text from staging.stg_raw__turns where speaker = 'customer'
-                qualify row_number() over (partition by conversation_id order by turn_index) = 1
-            )
-            select f.conversation_id, f.text from first_message as f
+            select f.conversation_id, f.text from intermediate.int_ml__first_customer_messages as f
             left join ml.contact_embeddings as e on e.conversation_id = f.conversation_id and e.model_version = ?
             where e.conversation_id is null or e.text_sha != sha256(f.text)
             order by f.conversation_id""", [embedder.name]).fetchall()
@@ -348,9 +344,7 @@ def discover_intents(conn_factory: Callable, embedder: Embedder, clusters: int |
         meta, kb = kb_matrix(conn, embedder.name)
         contacts, vectors = _vectors(conn, """
             select e.conversation_id, t.text, e.embedding from ml.contact_embeddings as e
-            join (select conversation_id, text from staging.stg_raw__turns where speaker = 'customer'
-                  qualify row_number() over (partition by conversation_id order by turn_index) = 1) as t
-              using (conversation_id)
+            join intermediate.int_ml__first_customer_messages as t using (conversation_id)
             where e.model_version = ? order by e.conversation_id""", [embedder.name])
         reviewed = dict(conn.execute("select conversation_id, intent from intermediate.int_annotations__agreed_intents")
                         .fetchall())

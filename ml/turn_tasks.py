@@ -22,28 +22,21 @@ import pyarrow as pa
 
 from ml.classifier import TrainResult, model_labels, predict, write_training_card
 from ml.registry import ensure_tables, new_version, register, retrain_reason
+from ml.tasks import EMOTION, QUALITY_ACT, TextTask, relation
 from ml.text_models import SelectionConfig, train_for_task
+
+__all__ = ["EMOTION", "QUALITY_ACT", "TurnTask"]
 
 MIN_EXAMPLES = 40
 
 
-@dataclass(frozen=True)
-class TurnTask:
-    name: str  # registry task name and model folder
-    label_kind: str  # int_turn_labels__agreed.label_kind
-    speaker: str  # whose turns it reads
-    table: str  # ml.<table> with the predictions
-    label_column: str  # column name of the predicted label
-
-
-EMOTION = TurnTask("emotion", "emotion", "customer", "turn_emotions", "emotion")
-QUALITY_ACT = TurnTask("quality_act", "act", "agent", "turn_acts", "act")
+TurnTask = TextTask  # a row of ml.tasks with unit "turn"
 
 
 def ensure_prediction_table(conn: duckdb.DuckDBPyConnection, task: TurnTask) -> None:
     ensure_tables(conn)
     conn.execute(f"""
-        create table if not exists ml.{task.table} (
+        create table if not exists ml.{task.output} (
             conversation_id varchar not null, turn_index integer not null, model_version varchar not null,
             {task.label_column} varchar not null, confidence double not null, probabilities json,
             scored_at timestamp not null, text_sha varchar,
@@ -64,12 +57,11 @@ class TurnSplit:
 
 def labelled_turns(conn: duckdb.DuckDBPyConnection, task: TurnTask) -> TurnSplit:
     """Agreed labels with the (masked) turn text, split 80/20 by conversation so a dialogue is never in both."""
-    rows = conn.execute("""
-        select t.conversation_id, t.turn_index, t.text, l.label
-        from intermediate.int_turn_labels__agreed as l
-        join staging.stg_raw__turns as t using (conversation_id, turn_index)
-        where l.label_kind = ? and t.speaker = ?
-        order by t.conversation_id, t.turn_index""", [task.label_kind, task.speaker]).fetchall()
+    rows = conn.execute(f"""
+        select conversation_id, turn_index, text, label
+        from {relation(task.training)}
+        where label_kind = ? and speaker = ?
+        order by conversation_id, turn_index""", [task.label_kind, task.speaker]).fetchall()
     digest = hashlib.sha256(json.dumps(rows, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
     split = TurnSplit([], [], [], [], [], [], digest)
     for conversation_id, turn_index, text, label in rows:
@@ -134,11 +126,11 @@ def turns_to_score(conn: duckdb.DuckDBPyConnection, task: TurnTask, version: str
     """Turns of the task's speaker the version has not scored, or whose text changed since."""
     return conn.execute(f"""
         select t.conversation_id, t.turn_index, t.text
-        from staging.stg_raw__turns as t
-        left join ml.{task.table} as p
+        from {relation(task.inputs)} as t
+        left join ml.{task.output} as p
             on p.conversation_id = t.conversation_id and p.turn_index = t.turn_index and p.model_version = ?
-        where t.speaker = ? and (p.conversation_id is null or p.text_sha is distinct from sha256(t.text))
-        order by t.conversation_id, t.turn_index""", [version, task.speaker]).fetchall()
+        where p.conversation_id is null or p.text_sha is distinct from sha256(t.text)
+        order by t.conversation_id, t.turn_index""", [version]).fetchall()
 
 
 def write_predictions(conn: duckdb.DuckDBPyConnection, task: TurnTask, version: str,
@@ -154,12 +146,12 @@ def write_predictions(conn: duckdb.DuckDBPyConnection, task: TurnTask, version: 
     try:
         conn.execute("begin transaction")
         conn.execute(f"""
-            delete from ml.{task.table} as p
+            delete from ml.{task.output} as p
             where model_version = ? and exists (
                 select 1 from _new_turn_predictions as n
                 where n.conversation_id = p.conversation_id and n.turn_index = p.turn_index)""", [version])
         conn.execute(f"""
-            insert into ml.{task.table}
+            insert into ml.{task.output}
             select conversation_id, turn_index, ?, label, confidence, probabilities::json, now()::timestamp,
                    sha256(text)
             from _new_turn_predictions""", [version])

@@ -20,9 +20,18 @@ def test_definitions_load_with_lineage_from_raw_to_marts():
     assert {"ingestion", "staging", "intermediate", "marts", "enrichment", "publishing"} <= groups
     # dbt -> model -> dbt: the intent mart reads what the enrichment assets wrote.
     assert AssetKey(["ml", "intent_predictions"]) in graph.get(AssetKey(["marts", "fct_conversation_intents"])).parent_keys
-    assert AssetKey(["staging", "stg_raw__turns"]) in graph.get(AssetKey(["ml", "intent_model"])).parent_keys
-    assert AssetKey(["intermediate", "int_annotations__agreed_intents"]) in graph.get(
-        AssetKey(["ml", "intent_model"])).parent_keys
+    # Each text task reads its labels and its inputs from dbt views (ml/tasks.py), which read staging.
+    training = AssetKey(["intermediate", "int_ml__intent_training"])
+    assert training in graph.get(AssetKey(["ml", "intent_model"])).parent_keys
+    assert AssetKey(["intermediate", "int_annotations__agreed_intents"]) in graph.get(training).parent_keys
+    assert AssetKey(["intermediate", "int_ml__first_customer_messages"]) in graph.get(training).parent_keys
+    assert AssetKey(["staging", "stg_raw__turns"]) in graph.get(
+        AssetKey(["intermediate", "int_ml__first_customer_messages"])).parent_keys
+    from ml.tasks import TEXT_TASKS
+
+    for task in TEXT_TASKS:  # both assets of every row of the task table
+        assert AssetKey(["ml", f"{task.name}_model"]) in graph.get(AssetKey(["ml", task.scoring_key])).parent_keys
+        assert AssetKey(["intermediate", task.inputs]) in graph.get(AssetKey(["ml", task.scoring_key])).parent_keys
     assert defs.resolve_job_def("full_build")
     assert defs.resolve_schedule_def("daily_build")
 

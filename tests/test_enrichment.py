@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.ml_views import create_ml_input_views
+
 pytestmark = pytest.mark.slow
 
 
@@ -200,6 +202,7 @@ def test_discovery_flags_a_topic_the_taxonomy_lacks(tmp_path):
         c.execute("create table intermediate.int_annotations__agreed_intents (conversation_id varchar, intent varchar, "
                   "annotators integer)")
         c.executemany("insert into intermediate.int_annotations__agreed_intents values (?, ?, ?)", labels)
+        create_ml_input_views(c)
         c.execute("create table staging.stg_raw__kb_articles (article_id varchar, language varchar, intent varchar, "
                   "policy_id varchar, team_id varchar, title varchar, body varchar)")
         c.executemany("insert into staging.stg_raw__kb_articles values (?, 'en', ?, 'P', 'T', ?, ?)", [
@@ -248,6 +251,7 @@ def _tiny_turn_warehouse(db, rows, labels, voice=()):
         if voice:
             c.executemany("insert into staging.stg_raw__voice_features values (?, ?, ?, 'customer', ?, ?, ?, ?)",
                           voice)
+        create_ml_input_views(c)
 
     @contextmanager
     def connect():

@@ -11,6 +11,7 @@ import pytest
 
 from ml.classifier import TrainConfig, build_tokenizer, new_small_bert, predict, train_text_classifier
 from tests.conftest import point_settings_at
+from tests.ml_views import create_ml_input_views
 from warehouse.generator.core import GeneratorConfig
 from warehouse.generator.writer import generate
 
@@ -207,6 +208,7 @@ def _staged_warehouse(path: Path, texts: list[str], labels: list[str]) -> None:
             c.execute("insert into staging.stg_raw__turns values (?, 0, 'agent', 'hello'), (?, 1, 'customer', ?)",
                       [f"CV{i}", f"CV{i}", text])
             c.execute("insert into intermediate.int_annotations__agreed_intents values (?, ?, 2)", [f"CV{i}", label])
+        create_ml_input_views(c)
 
 
 def test_intent_task_retrains_only_on_new_labels_and_rescores_changed_text(tmp_path):

@@ -1,7 +1,8 @@
 """Enrichment assets: models trained on the warehouse's own labels, predictions for new records only.
 
 The chain: intent, emotion and quality-act classifiers trained on reviewers' agreed labels ->
-readings of new turns and conversations -> embeddings for the knowledge base, answer checks,
+readings of new turns and conversations (both assets generated per row of the task table,
+``ml/tasks.py``, reading the dbt views of ``dbt/models/intermediate/ml/``) -> embeddings for the knowledge base, answer checks,
 zero/few-shot intent and intent discovery. Each asset writes ``ml.<table>`` (its key) and is safe
 to re-run.
 
@@ -15,17 +16,13 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
 
+from ml.tasks import EMOTION, TEXT_TASKS, TextTask, score_task, train_task
 from ml.text_models import SelectionConfig
-from ml.emotion import score_new_customer_turns, train_emotion_model
-from ml.intent import score_new_conversations, train_if_labels_changed
-from ml.turn_tasks import QUALITY_ACT, score_new_turns
-from ml.turn_tasks import train_if_labels_changed as train_turn_task
 from orchestration.assets.ingestion import WRITER_POOL
 from orchestration.resources import WarehouseResource
 
-STAGED_TURNS = AssetKey(["staging", "stg_raw__turns"])
 AGREED_INTENTS = AssetKey(["intermediate", "int_annotations__agreed_intents"])
-AGREED_TURN_LABELS = AssetKey(["intermediate", "int_turn_labels__agreed"])
+FIRST_MESSAGES = AssetKey(["intermediate", "int_ml__first_customer_messages"])
 VOICE = AssetKey(["staging", "stg_raw__voice_features"])
 KB_ARTICLES = AssetKey(["staging", "stg_raw__kb_articles"])
 
@@ -39,105 +36,56 @@ def _metadata(facts: dict) -> dict:
     return out
 
 
-@asset(
-    key=AssetKey(["ml", "intent_model"]),
-    deps=[STAGED_TURNS, AGREED_INTENTS],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"scikitlearn", "duckdb"},
-    description="Intent classifier trained on the intents both annotators agree on (first customer message, "
-                "PII-masked): the best cross-validated candidate, calibrated; retrained only when those labels "
-                "change. Versions, candidates and metrics in ml.ml_model_runs.",
-)
-def intent_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    base = warehouse.base_for("intent") or None
-    cfg = SelectionConfig(device=warehouse.device, base=base)
-    status, facts = train_if_labels_changed(warehouse.connect, Path(warehouse.model_dir), cfg)
-    context.log.info(f"intent model {status}: {facts}")
-    return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
+def _voice(task: TextTask) -> list[AssetKey]:
+    return [VOICE] if task.name == EMOTION.name else []
 
 
-@asset(
-    key=AssetKey(["ml", "intent_predictions"]),
-    deps=[AssetKey(["ml", "intent_model"]), STAGED_TURNS],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"scikitlearn", "duckdb"},
-    description="Intent, confidence and escalation flag per conversation and model version; a re-run scores "
-                "only conversations the current version has not seen.",
-)
-def intent_predictions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    facts = score_new_conversations(warehouse.connect, Path(warehouse.model_dir), warehouse.device)
-    context.log.info(f"intent predictions: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
+def model_asset(task: TextTask):
+    """ml/<task>_model: train (or keep) the task's model from its agreed labels (a row of ml.tasks)."""
+
+    @asset(
+        name=f"{task.name}_model",
+        key_prefix=["ml"],
+        deps=[AssetKey(["intermediate", task.training]), *_voice(task)],
+        group_name="enrichment",
+        pool=WRITER_POOL,
+        kinds={"scikitlearn"},
+        description=f"{task.description} The best cross-validated candidate of ml/text_models.py, calibrated; "
+                    "retrained only when the agreed labels change enough. Versions and candidates in "
+                    "ml.ml_model_runs.",
+    )
+    def _train(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        base = warehouse.base_for(task.name) or None
+        cfg = SelectionConfig(device=warehouse.device, base=base)
+        status, facts = train_task(task, warehouse.connect, Path(warehouse.model_dir), cfg)
+        context.log.info(f"{task.name} model {status}: {facts}")
+        return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
+
+    return _train
 
 
-@asset(
-    key=AssetKey(["ml", "emotion_model"]),
-    deps=[STAGED_TURNS, AGREED_TURN_LABELS, VOICE],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"scikitlearn"},
-    description="Customer-turn emotion (the labels reviewers use) learnt from their agreed turn labels (best "
-                "cross-validated candidate), with a multimodal head over the call's voice features kept only when it "
-                "beats text alone on held-out phone turns.",
-)
-def emotion_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    base = warehouse.base_for("emotion") or None
-    cfg = SelectionConfig(device=warehouse.device, base=base)
-    status, facts = train_emotion_model(warehouse.connect, Path(warehouse.model_dir), cfg)
-    context.log.info(f"emotion model {status}: {facts}")
-    return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
+def scoring_asset(task: TextTask):
+    """ml/<output>: the current version's reading of every new or changed record of the task."""
+
+    @asset(
+        name=task.scoring_key,
+        key_prefix=["ml"],
+        deps=[AssetKey(["ml", f"{task.name}_model"]), AssetKey(["intermediate", task.inputs]), *_voice(task)],
+        group_name="enrichment",
+        pool=WRITER_POOL,
+        kinds={"scikitlearn", "duckdb"},
+        description=f"{task.label_column.capitalize()} of every record in {task.inputs} per model version, with its "
+                    "calibrated confidence; a re-run scores only records the current version has not read.",
+    )
+    def _score(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        facts = score_task(task, warehouse.connect, Path(warehouse.model_dir), warehouse.device)
+        context.log.info(f"{task.scoring_key}: {facts}")
+        return MaterializeResult(metadata=_metadata(facts))
+
+    return _score
 
 
-@asset(
-    key=AssetKey(["ml", "turn_emotions"]),
-    deps=[AssetKey(["ml", "emotion_model"]), STAGED_TURNS, VOICE],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"scikitlearn", "duckdb"},
-    description="Emotion of every customer turn per model version (voice-fused on calls); new turns only.",
-)
-def turn_emotions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    facts = score_new_customer_turns(warehouse.connect, Path(warehouse.model_dir), warehouse.device)
-    context.log.info(f"turn emotions: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
-
-
-@asset(
-    key=AssetKey(["ml", "quality_act_model"]),
-    deps=[STAGED_TURNS, AGREED_TURN_LABELS],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"scikitlearn"},
-    description="What each agent turn does (greeting, identity check, disclosure, empathy, hold request/return, "
-                "solution, ticket, forbidden language, confirmation, closing...), learnt from reviewers' agreed "
-                "turn labels (best cross-validated candidate). The quality checks are rules over these readings.",
-)
-def quality_act_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    base = warehouse.base_for("quality_act") or None
-    cfg = SelectionConfig(device=warehouse.device, base=base)
-    status, facts = train_turn_task(warehouse.connect, Path(warehouse.model_dir), QUALITY_ACT, cfg)
-    context.log.info(f"quality-act model {status}: {facts}")
-    return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
-
-
-@asset(
-    key=AssetKey(["ml", "turn_acts"]),
-    deps=[AssetKey(["ml", "quality_act_model"]), STAGED_TURNS],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"scikitlearn", "duckdb"},
-    description="Act of every agent turn per model version; new turns only.",
-)
-def turn_acts(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    facts = score_new_turns(warehouse.connect, Path(warehouse.model_dir), QUALITY_ACT, warehouse.device)
-    context.log.info(f"turn acts: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
-
-
-enrichment_assets = [intent_model, intent_predictions, emotion_model, turn_emotions,
-                     quality_act_model, turn_acts]
+enrichment_assets = [make(task) for task in TEXT_TASKS for make in (model_asset, scoring_asset)]
 
 
 def _embedder(warehouse: WarehouseResource):
@@ -165,7 +113,7 @@ def kb_passages(context: AssetExecutionContext, warehouse: WarehouseResource) ->
 
 @asset(
     key=AssetKey(["ml", "contact_embeddings"]),
-    deps=[STAGED_TURNS],
+    deps=[FIRST_MESSAGES],
     group_name="enrichment",
     pool=WRITER_POOL,
     kinds={"duckdb"},
