@@ -347,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--output", help="CSV to write (default: standard output)")
     pr.add_argument("--model", help="a checkpoint directory instead of the task's current version")
     pr.set_defaults(func=cmd_predict)
+    from ml.forecast_cli import add_forecast_parser
+    add_forecast_parser(sub)
     b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")
     b.add_argument("names", nargs="*")
     b.set_defaults(func=cmd_bench)

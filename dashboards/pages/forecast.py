@@ -86,11 +86,12 @@ else:
                              marker={"color": "#c62828", "size": 8, "symbol": "triangle-up"}))
     fig.update_layout(yaxis_title="contacts", xaxis_title="", legend={"orientation": "h"}, height=420)
     st.plotly_chart(fig, width="stretch")
-    st.caption(f"Model: {', '.join(sorted(forecast['model'].unique()))}. Peaks: the forecast's own top "
-               "decile of periods in the horizon. Holidays and festivals come from the `holidays` seed; one the "
-               "history has never seen (e.g. the first Double 11) has no learnt effect yet.")
+    st.caption(f"Model: {', '.join(sorted(forecast['model'].unique()))}, the winner of this series' backtest "
+               "(below). Peaks: the forecast's own top decile of periods in the horizon. Closed hours and days (no "
+               "contact in recent weeks) are forecast as 0. Only Prophet uses the `holidays` seed; a holiday the "
+               "history has never seen has no learnt effect yet.")
 if not skipped.empty:
-    with st.expander(f"{len(skipped)} {channel} series not forecast by Prophet"):
+    with st.expander(f"{len(skipped)} {channel} series skipped or forecast by the fallback model"):
         st.dataframe(skipped, hide_index=True, width="stretch")
 
 st.subheader("Agents needed per hour")
@@ -135,41 +136,57 @@ else:
                        "order by period_start", (channel, queue))
         download_button(detail, f"staffing_plan_{channel}_{queue}.csv", "Download the staffing plan (CSV)")
 
-st.subheader("How far to trust it: rolling-origin backtest")
+st.subheader("Which model, and how far to trust it: rolling-origin backtest")
 if not has_table("fct_forecast_backtest"):
     st.info("No backtest in this snapshot yet.")
 else:
-    backtest = query("""
-        select series_level, granularity, count(*) filter (where status <> 'skipped') as folds,
-               avg(prophet_mape) as prophet_mape, avg(naive_mape) as naive_mape,
-               avg(prophet_smape) as prophet_smape, avg(naive_smape) as naive_smape,
-               avg(prophet_coverage) as prophet_coverage, avg(naive_coverage) as naive_coverage,
-               avg(prophet_peak_recall) as prophet_peak_recall, avg(naive_peak_recall) as naive_peak_recall,
-               count(*) filter (where mape_winner = 'prophet') as prophet_wins,
-               count(*) filter (where mape_winner = 'seasonal_naive') as naive_wins
+    models = query("""
+        select model, any_value(chosen_model) as chosen_model, any_value(selection_reason) as selection_reason,
+               count(*) filter (where status = 'ok') as folds, count(*) filter (where status = 'failed') as failed,
+               avg(mape) as mape, avg(smape) as smape, avg(rmse) as rmse, avg(coverage) as coverage,
+               avg(raw_coverage) as raw_coverage, avg(peak_recall) as peak_recall, avg(seconds) as seconds
         from marts.fct_forecast_backtest
-        where channel = ?
-        group by all order by series_level, granularity""", (channel,))
+        where channel = ? and queue_id = ? and granularity = ? and model is not null
+        group by model order by avg(rmse) nulls last""", (channel, queue, granularity))
     overall = query("""
-        select avg(prophet_peak_recall) as ours, avg(naive_peak_recall) as naive, count(*) as folds
+        select avg(peak_recall) filter (where is_chosen) as ours,
+               avg(peak_recall) filter (where model = 'seasonal_naive') as naive,
+               count(distinct series_key) as series
         from marts.fct_forecast_backtest
-        where series_level = 'channel' and granularity = 'hourly' and status <> 'skipped'""")
+        where series_level = 'channel' and granularity = 'hourly' and status = 'ok'""")
     tiles = st.columns(3)
     ours = overall.iloc[0]["ours"] if not overall.empty else None
     naive = overall.iloc[0]["naive"] if not overall.empty else None
     tiles[0].metric("Peak recall claimed by the article", f"{ARTICLE_PEAK_RECALL:.0%}")
-    tiles[1].metric("Our peak recall (Prophet, hourly)", "–" if ours is None or pd.isna(ours) else f"{ours:.0%}",
+    tiles[1].metric("Our peak recall (chosen models, hourly)", "–" if ours is None or pd.isna(ours) else f"{ours:.0%}",
                     None if ours is None or pd.isna(ours) else f"{(ours - ARTICLE_PEAK_RECALL) * 100:+.0f} pp")
     tiles[2].metric("Seasonal naive, same folds", "–" if naive is None or pd.isna(naive) else f"{naive:.0%}")
-    st.caption("Peak recall: of the hours in the real top decile of each test week, the share the forecast also "
-               "put in its own top decile (channel totals, all channels, every fold). MAPE counts only periods "
-               "with contacts; sMAPE punishes any forecast above zero in an empty hour, which favours the "
-               "seasonal-naive baseline at night.")
-    shown = backtest.copy()
-    for col in [c for c in shown.columns if c.endswith(("mape", "coverage", "recall"))]:
-        shown[col] = shown[col].round(3)
-    st.dataframe(shown, hide_index=True, width="stretch")
-    folds = query("select * from marts.fct_forecast_backtest where channel = ? order by series_key, fold",
+    if models.empty:
+        st.info(f"No backtest for {esc(channel)} / {esc(queue)} ({granularity}): its history is too short.")
+    else:
+        chosen = models["chosen_model"].iloc[0]
+        st.markdown(f"**{esc(channel)} / {esc('all queues' if queue == 'all' else queue)}, {granularity}: "
+                    f"`{esc(chosen)}` publishes** ({esc(models['selection_reason'].iloc[0])}).")
+        shown = models.drop(columns=["chosen_model", "selection_reason"])
+        shown.insert(0, "chosen", shown["model"].eq(chosen).map({True: "✓", False: ""}))
+        for col in ("mape", "smape", "coverage", "raw_coverage", "peak_recall"):
+            shown[col] = shown[col].round(3)
+        shown["rmse"] = shown["rmse"].round(2)
+        shown["seconds"] = shown["seconds"].round(2)
+        st.dataframe(shown, hide_index=True, width="stretch")
+    st.caption("Each fold fits every model on the history before its origin and scores the next days over open "
+               "periods; the lowest mean RMSE wins the series (sMAPE would reward forecasting 0 in every quiet "
+               "hour). Coverage: share of actuals inside the 80% interval once calibrated on the other folds; raw: "
+               "the model's own interval. Peak recall: of the periods in the real top decile, the share the "
+               "forecast also put in its own top decile (tiles: channel totals, hourly, every fold).")
+    winners = query("""
+        select granularity, series_level, chosen_model, count(distinct series_key) as series
+        from marts.fct_forecast_backtest where channel = ?
+        group by all order by granularity, series_level, series desc""", (channel,))
+    if not winners.empty:
+        with st.expander(f"Winning model per {channel} series"):
+            st.dataframe(winners, hide_index=True, width="stretch")
+    folds = query("select * from marts.fct_forecast_backtest where channel = ? order by series_key, fold, model",
                   (channel,))
     download_button(folds, f"forecast_backtest_{channel}.csv", "Download the backtest folds (CSV)")
 
