@@ -200,3 +200,22 @@ def test_graph_layout_puts_each_ring_at_its_distance_deterministically():
         assert math.hypot(*first[node["node_id"]]) == pytest.approx(node["depth"])
     points = {(round(x, 6), round(y, 6)) for x, y in first.values()}
     assert len(points) == len(nodes)
+
+
+def test_models_page_shows_every_candidate_of_each_current_model(use_built):
+    """Each text model says which candidates it weighed, their cross-validated scores, and which it kept."""
+    rows = snapshot_rows("""
+        select task, count(*) filter (where is_chosen), count(*) filter (where cv_macro_f1 is not null),
+               max(cv_macro_f1) filter (where is_chosen), max(cv_macro_f1) filter (where not is_chosen)
+        from marts.dim_model_candidates where is_current group by task order by task""")
+    assert [r[0] for r in rows] == ["emotion", "intent", "quality_act"]
+    for task, chosen, scored, chosen_f1, best_other in rows:
+        assert chosen == 1 and scored >= 3, task  # TF-IDF, frozen encoder, ensemble at least
+        assert chosen_f1 >= best_other - 0.002, task  # the kept one is the best, or a cheaper one within noise
+    at = run_page("models")
+    assert not at.exception, [e.value for e in at.exception]
+    assert "How each current model was chosen" in [s.value for s in at.subheader]
+    shown = [df.value for df in at.dataframe if "candidate" in df.value.columns]
+    assert len(shown) == 3 and all(df["kept"].sum() == 1 for df in shown)
+    text = " ".join(m.value for m in at.markdown)
+    assert text.count("kept **") == 3 and text.count("calibration error") == 3  # the held-out figures of each
