@@ -66,7 +66,10 @@ class SelectionConfig:
     budget_minutes: float | None = None  # fine-tuning budget; None: 30 on a GPU, 0 on a CPU
     logreg_c: float = 10.0
     svm_c: float = 1.0
-    class_weight: str | None = "balanced"  # rare labels weigh as much as common ones: the selection metric is macro-F1
+    # Class weights (1 / frequency) ** p for each linear candidate, p chosen out of fold: 1 lets rare labels weigh
+    # as much as common ones (the selection metric is macro-F1), 0 keeps the data's own mix (better accuracy when
+    # the rare labels are also the hard ones).
+    class_weight_powers: tuple[float, ...] = (0.0, 0.5, 1.0)
     seed: int = 13
     device: str = "auto"
 
@@ -283,26 +286,36 @@ class OutOfFold:
     scored_folds: list[int]
 
 
+def class_weights(y: np.ndarray, power: float) -> dict | None:
+    """Weight of each label present in ``y``: (1 / its share) ** power, normalised like scikit-learn's 'balanced'."""
+    if power == 0:
+        return None
+    present, counts = np.unique(y, return_counts=True)
+    return {int(c): float((len(y) / (len(present) * n)) ** power) for c, n in zip(present, counts)}
+
+
 def _oof_linear(features_for: Callable, make_estimator: Callable, y: np.ndarray, n_labels: int,
-                folds: list[tuple]) -> OutOfFold:
-    scores = np.full((len(y), n_labels), np.nan)
+                folds: list[tuple], powers: Sequence[float]) -> dict[float, OutOfFold]:
+    """Out-of-fold scores of one linear model per class-weight power (the features are built once per fold)."""
+    scores = {p: np.full((len(y), n_labels), np.nan) for p in powers}
     for train_idx, val_idx in folds:
         x_train, x_val = features_for(train_idx, val_idx)
-        estimator = make_estimator().fit(x_train, y[train_idx])
-        scores[val_idx] = _scores(x_val, *_linear_head(estimator, n_labels))
-    return OutOfFold(scores, list(range(len(folds))))
+        for p in powers:
+            estimator = make_estimator(class_weights(y[train_idx], p)).fit(x_train, y[train_idx])
+            scores[p][val_idx] = _scores(x_val, *_linear_head(estimator, n_labels))
+    return {p: OutOfFold(scores[p], list(range(len(folds)))) for p in powers}
 
 
-def _svm(cfg: SelectionConfig):
+def _svm(cfg: SelectionConfig, weights: dict | None = None):
     from sklearn.svm import LinearSVC
 
-    return LinearSVC(C=cfg.svm_c, class_weight=cfg.class_weight, random_state=cfg.seed)
+    return LinearSVC(C=cfg.svm_c, class_weight=weights, random_state=cfg.seed)
 
 
-def _logreg(cfg: SelectionConfig):
+def _logreg(cfg: SelectionConfig, weights: dict | None = None):
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=cfg.logreg_c, class_weight=cfg.class_weight, max_iter=3000)
+    return LogisticRegression(C=cfg.logreg_c, class_weight=weights, max_iter=3000)
 
 
 def _fold_scores(name: str, probs: np.ndarray, y: np.ndarray, folds: list[tuple], scored: list[int],
@@ -404,6 +417,23 @@ def train_best(texts: Sequence[str], labels: Sequence[str], out_dir: Path, cfg: 
         p[rows] = softmax(oof.scores[rows], temperatures[name])
         return p
 
+    powers: dict[str, float] = {}
+
+    def keep_best_power(name: str, by_power: dict[float, OutOfFold], t0: float, what: str) -> None:
+        """The class-weight power with the best out-of-fold macro-F1 (the lower one within noise)."""
+        best = None
+        for power in sorted(by_power):
+            oof = by_power[power]
+            p = calibrated(name, oof)
+            s = _fold_scores(name, p, y, folds, oof.scored_folds, k, 0.0)
+            if best is None or s.macro_f1 > best[1].macro_f1 + TIE:
+                best = (power, s, p, temperatures[name], oof.scored_folds)
+        power, s, p, temperatures[name], scored[name] = best
+        probs[name], powers[name] = p, power
+        s.seconds = round(time.perf_counter() - t0, 1)
+        s.detail = f"{what}, class weights (1/frequency)^{power:g} (chosen out of fold among {sorted(by_power)})"
+        scores[name] = s
+
     if "char_tfidf" in wanted or "ensemble" in wanted:
         t0 = time.perf_counter()
 
@@ -411,11 +441,8 @@ def train_best(texts: Sequence[str], labels: Sequence[str], out_dir: Path, cfg: 
             vec = char_tfidf(len(train_idx))
             return vec.fit_transform([texts[i] for i in train_idx]), vec.transform([texts[i] for i in val_idx])
 
-        oof = _oof_linear(tfidf_features, lambda: _svm(cfg), y, k, folds)
-        probs["char_tfidf"] = calibrated("char_tfidf", oof)
-        scored["char_tfidf"] = oof.scored_folds
-        scores["char_tfidf"] = _fold_scores("char_tfidf", probs["char_tfidf"], y, folds, oof.scored_folds, k,
-                                            time.perf_counter() - t0, "character 1-4-gram TF-IDF + linear SVM")
+        by_power = _oof_linear(tfidf_features, lambda w: _svm(cfg, w), y, k, folds, cfg.class_weight_powers)
+        keep_best_power("char_tfidf", by_power, t0, "character 1-4-gram TF-IDF + linear SVM")
         log(f"char_tfidf: macro-F1 {scores['char_tfidf'].macro_f1}")
     if "encoder_lr" in wanted or "ensemble" in wanted:
         t0 = time.perf_counter()
@@ -425,11 +452,9 @@ def train_best(texts: Sequence[str], labels: Sequence[str], out_dir: Path, cfg: 
             scores["encoder_lr"] = CandidateScore("encoder_lr", detail=f"skipped: encoder {encoder} unavailable ({exc})")
         else:
             vectors = cache["vectors"]
-            oof = _oof_linear(lambda tr, va: (vectors[tr], vectors[va]), lambda: _logreg(cfg), y, k, folds)
-            probs["encoder_lr"] = calibrated("encoder_lr", oof)
-            scored["encoder_lr"] = oof.scored_folds
-            scores["encoder_lr"] = _fold_scores("encoder_lr", probs["encoder_lr"], y, folds, oof.scored_folds, k,
-                                                time.perf_counter() - t0, f"frozen {encoder} + logistic regression")
+            by_power = _oof_linear(lambda tr, va: (vectors[tr], vectors[va]), lambda w: _logreg(cfg, w), y, k, folds,
+                                   cfg.class_weight_powers)
+            keep_best_power("encoder_lr", by_power, t0, f"frozen {encoder} + logistic regression")
             log(f"encoder_lr ({encoder}): macro-F1 {scores['encoder_lr'].macro_f1}")
     ensemble_weight = None
     if "ensemble" in wanted:
@@ -490,7 +515,7 @@ def train_best(texts: Sequence[str], labels: Sequence[str], out_dir: Path, cfg: 
                           cv_scheme=scheme)
     log(f"chosen {chosen}: {reason}")
     _save_chosen(out_dir, chosen, texts, y, names, cfg, encoder, cache, temperatures, ensemble_weight,
-                 fine_tuned_dir, selection)
+                 fine_tuned_dir, selection, powers)
     metrics = {"train_examples": len(texts), "labels": k, "chosen": chosen, "cv": scheme,
                "cv_macro_f1": scores[chosen].macro_f1, "cv_accuracy": scores[chosen].accuracy,
                "cv_ece": scores[chosen].ece}
@@ -572,7 +597,7 @@ def _try_fine_tune(texts, y, names, folds, cfg, encoder, out_dir, scores, probs,
 
 def _save_chosen(out_dir: Path, chosen: str, texts: list[str], y: np.ndarray, names: list[str], cfg: SelectionConfig,
                  encoder: str, cache: dict, temperatures: dict, ensemble_weight: float | None,
-                 fine_tuned_dir: Path | None, selection: Selection) -> None:
+                 fine_tuned_dir: Path | None, selection: Selection, powers: dict[str, float]) -> None:
     """Refit the chosen candidate on every training example and write it (fine-tuned: move its checkpoint)."""
     import shutil
 
@@ -582,20 +607,20 @@ def _save_chosen(out_dir: Path, chosen: str, texts: list[str], y: np.ndarray, na
     if chosen in ("char_tfidf", "ensemble"):
         vec = char_tfidf(len(texts))
         x = vec.fit_transform(texts)
-        coef, intercept = _linear_head(_svm(cfg).fit(x, y), k)
+        coef, intercept = _linear_head(_svm(cfg, class_weights(y, powers["char_tfidf"])).fit(x, y), k)
         vocabulary = vec.get_feature_names_out().tolist()
         (out_dir / "char_tfidf_vocabulary.json").write_text(json.dumps(vocabulary, ensure_ascii=False))
         np.savez_compressed(out_dir / "char_tfidf.npz", idf=vec.idf_.astype(np.float32), coef=coef,
                             intercept=intercept)
         components.append({"features": "char_tfidf", "file": "char_tfidf.npz",
                            "vocabulary": "char_tfidf_vocabulary.json", "min_df": vec.min_df,
-                           "temperature": temperatures["char_tfidf"],
+                           "temperature": temperatures["char_tfidf"], "class_weight_power": powers["char_tfidf"],
                            "weight": 1.0 if chosen == "char_tfidf" else 1 - ensemble_weight})
     if chosen in ("encoder_lr", "ensemble"):
-        coef, intercept = _linear_head(_logreg(cfg).fit(cache["vectors"], y), k)
+        coef, intercept = _linear_head(_logreg(cfg, class_weights(y, powers["encoder_lr"])).fit(cache["vectors"], y), k)
         np.savez_compressed(out_dir / "encoder_lr.npz", coef=coef, intercept=intercept)
         components.append({"features": "encoder", "encoder": encoder, "file": "encoder_lr.npz",
-                           "temperature": temperatures["encoder_lr"],
+                           "temperature": temperatures["encoder_lr"], "class_weight_power": powers["encoder_lr"],
                            "weight": 1.0 if chosen == "encoder_lr" else ensemble_weight})
     if chosen == "small_bert":
         from ml.classifier import TrainConfig, train_text_classifier
