@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ml.classifier import evaluate  # noqa: E402
-from ml.text_models import embed, resolve_encoder  # noqa: E402
+from ml.text_models import data_encoder, embed  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 CLASSIFICATION = ("banking77", "goemotions", "smp2019", "cluemotion")
@@ -207,10 +207,10 @@ def tfidf_svm_baseline(task: str, train: Labelled, test: Labelled) -> Figures:
 
 
 def frozen_encoder_baseline(task: str, train: Labelled, test: Labelled) -> Figures:
-    """The encoder the data calls for, left as it is: embeddings plus a logistic regression."""
+    """The one encoder the data calls for, left as it is: embeddings plus a logistic regression."""
     from sklearn.linear_model import LogisticRegression
 
-    encoder = resolve_encoder("auto", train.texts)
+    encoder = data_encoder(train.texts)
     started, cpu = time.perf_counter(), cpu_seconds()
     classifier = LogisticRegression(C=BASELINE_C, max_iter=3000).fit(embed(encoder, train.texts), train.labels)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu

@@ -33,7 +33,10 @@ KILL_POINTS = ('Started execution of step "ml__emotion_model"', 'Started executi
 
 def materialize_env(data_dir: Path) -> dict:
     env = {**os.environ, "SI_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
-           "HF_HUB_OFFLINE": "1", "SI_TRANSLATION_MAX_SECONDS": "5"}
+           "HF_HUB_OFFLINE": "1", "SI_TRANSLATION_MAX_SECONDS": "5",
+           # These builds test kills and hostile files, not model quality (the session build trains every
+           # candidate): the text models compare only the TF-IDF candidate, which loads no encoder.
+           "SI_TEXT_CANDIDATES": "char_tfidf"}
     for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR"):
         env.pop(name, None)
     return env

@@ -10,6 +10,7 @@ snapshot (or none), never a half-built one.
 
 from __future__ import annotations
 
+import json
 import signal
 
 import duckdb
@@ -80,3 +81,13 @@ def test_no_key_is_duplicated_and_each_task_has_one_current_model(faulted_build)
                                       where speaker = 'customer'""").fetchone()[0]
         assert scored == first_messages  # every conversation read by the current model
     assert current and set(current.values()) == {1}, current
+
+
+def test_the_configured_candidates_are_the_only_ones_compared(faulted_build):
+    """SI_TEXT_CANDIDATES=char_tfidf (set for these builds) reaches every text model the build trains."""
+    with duckdb.connect(str(faulted_build.warehouse), read_only=True) as c:
+        runs = c.execute("""select task, chosen_candidate, candidates from ml.ml_model_runs
+                            where chosen_candidate is not null""").fetchall()
+    assert runs
+    for task, chosen, candidates in runs:
+        assert chosen == "char_tfidf" and set(json.loads(candidates)) == {"char_tfidf"}, (task, chosen, candidates)

