@@ -7,8 +7,11 @@ from a fresh clone, so ``make run`` needs no configuration and tests only set ``
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import secrets
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,13 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 def _env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     return Path(raw).expanduser().resolve() if raw else default.resolve()
+
+
+def _zone_map_setting() -> str:
+    """SI_TZ_ABBREVIATIONS, checked now so a typo stops the run at start, not mid-load."""
+    raw = os.environ.get("SI_TZ_ABBREVIATIONS", "")
+    parse_zone_abbreviations(raw)
+    return raw
 
 
 def _env_int(name: str, default: int) -> int:
@@ -52,6 +62,10 @@ class Settings:
     max_future_hours: int = 24  # event times later than loading + this are quarantined
     min_free_mb: int = 64  # a build does not start with less free space beside the warehouse
     timezone: str = "Asia/Shanghai"
+    # Time-zone abbreviations an export may write after a time, and what they mean for that
+    # exporter: "CST=Asia/Shanghai, calls:IST=Asia/Kolkata" (a "source:" entry wins for that
+    # source). Unmapped abbreviations are quarantined: CST, BST, IST... each name several zones.
+    tz_abbreviations: str = ""
     partition_start: str = "2024-01-01"
     dagster_port: int = 3000
     streamlit_port: int = 8501
@@ -63,6 +77,9 @@ class Settings:
     intent_base: str = ""
     emotion_base: str = ""
     quality_act_base: str = ""
+    # Candidates every labelled text task compares (ml.text_models), comma-separated; empty = the trainer's
+    # default set. "char_tfidf" alone trains in seconds and never loads an encoder: for quick or CPU-starved builds.
+    text_candidates: str = ""
     # Translation: a Marian model trained on the translation memory, or this seq2seq checkpoint used as it is.
     translation_base: str = ""
     translation_pivot: str = "en"
@@ -80,6 +97,15 @@ class Settings:
     def snapshot_pointer(self) -> Path:
         """A small JSON file naming the current snapshot; replaced atomically on publish."""
         return self.snapshot_dir / "CURRENT.json"
+
+    def candidates(self) -> tuple[str, ...] | None:
+        """The configured text-model candidates, or None for the trainer's default."""
+        names = tuple(n.strip() for n in self.text_candidates.split(",") if n.strip())
+        return names or None
+
+    def zone_abbreviations(self, source: str | None = None) -> dict[str, str]:
+        """The abbreviation -> zone map that applies to one landing source (see ``tz_abbreviations``)."""
+        return parse_zone_abbreviations(self.tz_abbreviations, source)
 
     def pii_key(self) -> str:
         """Secret for keyed hashes of personal data (SI_PII_KEY, else one made once per data folder).
@@ -107,6 +133,41 @@ class Settings:
         os.environ["SI_SNAPSHOT_DIR"] = str(self.snapshot_dir)
 
 
+_OFFSET = re.compile(r"[+-](0[0-9]|1[0-4]):[0-5][0-9]")
+_iana_names = functools.lru_cache(maxsize=1)(zoneinfo.available_timezones)  # walks tzdata: once is enough
+
+
+def parse_zone_abbreviations(text: str, source: str | None = None) -> dict[str, str]:
+    """Read ``SI_TZ_ABBREVIATIONS``: ``ABBR=Zone`` entries, optionally ``source:ABBR=Zone``.
+
+    Why a map and not a built-in table: 'CST' is US Central to one exporter and China Standard
+    Time to another, 'IST' is India, Ireland or Israel. Only the people who know the exporter can
+    say which, so the loader reads an abbreviation only when this setting names its zone (an IANA
+    name or a +HH:MM offset); entries for a named source override the general ones for it.
+    """
+    general: dict[str, str] = {}
+    scoped: dict[str, str] = {}
+    for item in re.split(r"[,;]", text or ""):
+        item = item.strip()
+        if not item:
+            continue
+        left, sep, zone = item.partition("=")
+        scope, _, abbr = left.strip().rpartition(":")
+        zone, abbr, scope = zone.strip(), abbr.strip(), scope.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z]{1,6}", abbr):
+            raise ValueError(f"SI_TZ_ABBREVIATIONS entry {item!r} must look like CST=Asia/Shanghai "
+                             "or calls:CST=America/Chicago")
+        named = zone in _iana_names() and not re.fullmatch(r"[A-Z]+", zone)
+        if not (named or _OFFSET.fullmatch(zone) or zone in ("UTC", "GMT")):
+            raise ValueError(f"SI_TZ_ABBREVIATIONS maps {abbr} to {zone!r}, which is neither an IANA time zone "
+                             "name (e.g. Asia/Shanghai) nor an offset like +08:00")
+        if not scope:
+            general[abbr.upper()] = zone
+        elif scope == source:
+            scoped[abbr.upper()] = zone
+    return {**general, **scoped}
+
+
 def get_settings() -> Settings:
     """Read the settings from the environment (cheap; call it where you need it)."""
     data_dir = _env_path("SI_DATA_DIR", Path.cwd() / "data")
@@ -128,6 +189,7 @@ def get_settings() -> Settings:
         max_future_hours=_env_int("SI_MAX_FUTURE_HOURS", 24),
         min_free_mb=_env_int("SI_MIN_FREE_MB", 64),
         timezone=os.environ.get("SI_TIMEZONE", "Asia/Shanghai"),
+        tz_abbreviations=_zone_map_setting(),
         partition_start=os.environ.get("SI_PARTITION_START", "2024-01-01"),
         dagster_port=_env_int("SI_DAGSTER_PORT", 3000),
         streamlit_port=_env_int("SI_STREAMLIT_PORT", 8501),
@@ -147,4 +209,5 @@ def get_settings() -> Settings:
         translation_max_turns=_env_int("SI_TRANSLATION_MAX_TURNS", 0),
         translation_threads=_env_int("SI_TRANSLATION_THREADS", 0),
         auth_file=os.environ.get("SI_AUTH_FILE", ""),
+        text_candidates=os.environ.get("SI_TEXT_CANDIDATES", ""),
     )

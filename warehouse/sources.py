@@ -1,8 +1,11 @@
 """The landing-file contract: what each source folder holds and which columns it must have.
 
 Why one table of specs: the loader, the dbt sources and the docs all need the same facts
-(names, types, required columns, natural keys); keeping them in one place means a new
-source is one entry here plus its staging model.
+(names, types, required columns, natural keys, the range and order rules a value must meet);
+keeping them in one place means a new source is one entry here plus its staging model.
+
+Rules live here rather than in staging because a row that breaks one is quarantined at the
+door, with its file, line and reason, instead of being silently coerced or dropped later.
 """
 
 from __future__ import annotations
@@ -20,6 +23,19 @@ class Column:
 
 
 @dataclass(frozen=True)
+class RowCheck:
+    """A rule between fields of one record, e.g. a contact cannot end before it started.
+
+    ``predicate`` is SQL over the typed values, each written ``{column}``; it is only tested
+    when every column it names has a value (a missing end time is not an order error).
+    """
+
+    predicate: str
+    message: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     name: str
     format: str  # "csv" | "jsonl" | "parquet"
@@ -27,6 +43,7 @@ class SourceSpec:
     natural_key: tuple[str, ...]
     description: str
     daily: bool = True  # a new file per day (events) rather than full reference snapshots
+    row_checks: tuple[RowCheck, ...] = ()
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -36,6 +53,17 @@ class SourceSpec:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def identifier_columns(self) -> tuple[str, ...]:
+        """The key and every ``*_id`` column: values other records join on.
+
+        Why they get stricter rules than text: an id holding a NUL, a tab or an invisible
+        character (zero-width space, bidi mark) looks identical to a clean id on every screen
+        but joins to nothing, or splits one customer into two.
+        """
+        names = list(self.natural_key) + [c.name for c in self.columns if c.name.endswith("_id")]
+        return tuple(dict.fromkeys(n for n in names if n in self.column_names))
+
 
 _CHANNEL = Column("channel", required=True, check="v in ('chat', 'phone', 'email')",
                   check_message="channel must be chat, phone or email")
@@ -43,34 +71,42 @@ _SPEAKER = Column("speaker", required=True, check="v in ('customer', 'agent', 'b
                   check_message="speaker must be customer, agent, bot or system")
 _NONNEG = "v >= 0"
 
+
+def _nonneg(name: str, kind: str = "INTEGER", required: bool = False) -> Column:
+    """A count, duration or index: negative values are export errors, never data."""
+    return Column(name, kind, required=required, check=_NONNEG, check_message=f"{name} must be >= 0")
+
+
+_ENDS_AFTER_START = RowCheck("{ended_at} >= {started_at}", "ended_at is before started_at", ("ended_at", "started_at"))
+
 SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("conversations", "jsonl", (
         Column("conversation_id", required=True), _CHANNEL,
         Column("started_at", "TIMESTAMP", required=True), Column("ended_at", "TIMESTAMP"),
         Column("customer_id", required=True), Column("agent_id"), Column("queue_id", required=True),
         Column("final_queue_id"), Column("ui_locale"), Column("order_id"), Column("disposition"),
-        Column("transfer_count", "INTEGER", check=_NONNEG, check_message="transfer_count must be >= 0"),
-        Column("handle_seconds", "INTEGER", check=_NONNEG, check_message="handle_seconds must be >= 0"),
-        Column("first_response_seconds", "INTEGER"),
-    ), ("conversation_id",), "Conversation headers exported by the chat, e-mail and telephony platforms."),
+        _nonneg("transfer_count"), _nonneg("handle_seconds"), _nonneg("first_response_seconds"),
+    ), ("conversation_id",), "Conversation headers exported by the chat, e-mail and telephony platforms.",
+        row_checks=(_ENDS_AFTER_START,)),
     SourceSpec("turns", "csv", (
         Column("conversation_id", required=True),
-        Column("turn_index", "INTEGER", required=True, check=_NONNEG, check_message="turn_index must be >= 0"),
+        _nonneg("turn_index", required=True),
         _SPEAKER, Column("ts", "TIMESTAMP", required=True), Column("text", required=True),
     ), ("conversation_id", "turn_index"), "Every utterance of every conversation, in order (raw text, contains PII)."),
     SourceSpec("calls", "csv", (
         Column("call_id", required=True), Column("conversation_id", required=True),
         Column("queue_id", required=True), Column("ivr_path"), Column("caller_number"),
         Column("started_at", "TIMESTAMP", required=True),
-        Column("ring_seconds", "INTEGER"), Column("wait_seconds", "INTEGER"), Column("talk_seconds", "INTEGER"),
-        Column("hold_seconds", "INTEGER"), Column("wrap_seconds", "INTEGER"), Column("transfers", "INTEGER"),
+        _nonneg("ring_seconds"), _nonneg("wait_seconds"), _nonneg("talk_seconds"),
+        _nonneg("hold_seconds"), _nonneg("wrap_seconds"), _nonneg("transfers"),
         Column("abandoned", "BOOLEAN", required=True), Column("recording_id"),
     ), ("call_id",), "Call-detail records from the telephony platform (ACD/IVR)."),
     SourceSpec("voice_features", "parquet", (
         Column("recording_id", required=True), Column("conversation_id", required=True),
-        Column("turn_index", "INTEGER", required=True), Column("speaker"),
-        Column("start_offset_s", "DOUBLE"), Column("duration_s", "DOUBLE"), Column("pitch_mean_hz", "DOUBLE"),
-        Column("pitch_var", "DOUBLE"), Column("energy_db", "DOUBLE"), Column("speaking_rate_sps", "DOUBLE"),
+        _nonneg("turn_index", required=True), Column("speaker"),
+        # Every DOUBLE must also be finite (no inf/NaN): the loader checks that for all of them.
+        _nonneg("start_offset_s", "DOUBLE"), _nonneg("duration_s", "DOUBLE"), _nonneg("pitch_mean_hz", "DOUBLE"),
+        _nonneg("pitch_var", "DOUBLE"), Column("energy_db", "DOUBLE"), _nonneg("speaking_rate_sps", "DOUBLE"),
     ), ("recording_id", "turn_index"), "Per-utterance prosody from the speech-analytics engine."),
     SourceSpec("surveys", "csv", (
         Column("survey_id", required=True), Column("conversation_id", required=True),
@@ -79,9 +115,9 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("nps", "INTEGER", check="v between 0 and 10", check_message="nps must be 0-10"),
     ), ("survey_id",), "Post-contact survey answers (CSAT 1-5, NPS 0-10)."),
     SourceSpec("orders", "parquet", (
-        Column("order_id", required=True), Column("line_number", "INTEGER", required=True),
+        Column("order_id", required=True), _nonneg("line_number", required=True),
         Column("customer_id", required=True), Column("ordered_at", "TIMESTAMP", required=True),
-        Column("product_id", required=True), Column("quantity", "INTEGER"), Column("unit_price", "DOUBLE"),
+        Column("product_id", required=True), _nonneg("quantity"), _nonneg("unit_price", "DOUBLE"),
     ), ("order_id", "line_number"), "Order lines from the shop."),
     SourceSpec("annotations", "jsonl", (
         Column("annotation_id", required=True), Column("conversation_id", required=True),
@@ -90,7 +126,7 @@ SOURCES: tuple[SourceSpec, ...] = (
     ), ("annotation_id",), "Labels from human annotators (two per sampled conversation)."),
     SourceSpec("turn_labels", "jsonl", (
         Column("label_id", required=True), Column("conversation_id", required=True),
-        Column("turn_index", "INTEGER", required=True, check=_NONNEG, check_message="turn_index must be >= 0"),
+        _nonneg("turn_index", required=True),
         Column("annotator", required=True),
         Column("label_kind", required=True, check="v in ('emotion', 'act')",
                check_message="label_kind must be emotion or act"),
@@ -99,7 +135,8 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("customers", "csv", (
         Column("customer_id", required=True), Column("full_name"), Column("given_name"), Column("family_name"),
         Column("language"), Column("phone"), Column("email"), Column("id_card"), Column("bank_card"),
-        Column("city"), Column("segment"), Column("signup_date", "DATE"),
+        Column("city"), Column("segment"),
+        Column("signup_date", "DATE", check="v <= current_date + 1", check_message="signup_date is in the future"),
     ), ("customer_id",), "CRM customer snapshot (contains PII).", daily=False),
     SourceSpec("agents", "csv", (
         Column("agent_id", required=True), Column("agent_name"), Column("team_id", required=True),
@@ -110,11 +147,11 @@ SOURCES: tuple[SourceSpec, ...] = (
     ), ("team_id",), "Teams of the contact centre.", daily=False),
     SourceSpec("queues", "csv", (
         Column("queue_id", required=True), Column("queue_name"), Column("team_id", required=True),
-        Column("ivr_digit", "INTEGER"),
+        Column("ivr_digit", "INTEGER", check="v between 0 and 9", check_message="ivr_digit must be a keypad digit 0-9"),
     ), ("queue_id",), "Routing queues and the IVR digit leading to each.", daily=False),
     SourceSpec("products", "parquet", (
         Column("product_id", required=True), Column("name_en"), Column("name_zh"), Column("category"),
-        Column("price", "DOUBLE"),
+        _nonneg("price", "DOUBLE"),
     ), ("product_id",), "Product catalogue.", daily=False),
     SourceSpec("kb_articles", "parquet", (
         Column("article_id", required=True), Column("language", required=True), Column("intent"),

@@ -17,10 +17,12 @@ final as (
         queue_id,
         ivr_path,
         -- The caller's number never leaves staging. A keyed hash (secret SI_PII_KEY, kept out of
-        -- the warehouse) lets analysts count repeat callers without being able to reverse it.
+        -- the warehouse) lets analysts count repeat callers without being able to reverse it. The key
+        -- comes from si_pii_key(), a connection-local macro (warehouse/dbt_secrets.py), so it is never
+        -- compiled into SQL that dbt writes to target/ or its logs.
         case
             when nullif(trim(caller_number), '') is not null
-                then sha256('{{ env_var("SI_PII_KEY") }}' || regexp_replace(caller_number, '[^0-9+]', '', 'g'))
+                then sha256(si_pii_key() || regexp_replace(caller_number, '[^0-9+]', '', 'g'))
         end as caller_key,
         started_at,
         coalesce(ring_seconds, 0) as ring_seconds,

@@ -15,7 +15,12 @@ final as (
         rows_quarantined,
         status,
         note,
-        loaded_at
+        loaded_at,
+        -- CSV and JSON Lines: physical_lines = header_lines + blank_lines + rows_in + continuation_lines.
+        physical_lines,
+        header_lines,
+        blank_lines,
+        continuation_lines
     from source
 )
 
