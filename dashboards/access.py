@@ -5,7 +5,7 @@ turns are personal data even when masked, so only supervisors read them. The who
 TOML file named by ``SI_AUTH_FILE``::
 
     [users.alice]
-    role = "supervisor"            # or "analyst"
+    role = "supervisor"            # or "analyst", "data-steward", "admin"
     password_hash = "pbkdf2_sha256$600000$<salt hex>$<hash hex>"
 
 Make a hash line with ``python -m dashboards.access hash`` (the password is read from stdin or
@@ -15,6 +15,12 @@ why, rather than silently showing everything.
 
 Passwords are stored as PBKDF2-HMAC-SHA256 with a per-user random salt; the iteration count is
 kept in the hash so it can be raised later without invalidating existing lines.
+
+Roles: an analyst sees aggregates; a supervisor also reads conversation text; a data steward
+reads text and the quarantined records (the records that failed validation hold the same
+personal data as conversations); an admin reads everything and the audit log. Every sign-in,
+failed sign-in, refused (throttled) attempt, sign-out, export and role change is appended to the
+audit log (``dashboards.audit``), and repeated failures for a user name back off exponentially.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import hmac
+import math
 import secrets
 import sys
 import tomllib
@@ -30,13 +37,17 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboards import audit
 from service_insight.settings import get_settings
 
-ROLES = ("analyst", "supervisor")
+ROLES = ("analyst", "supervisor", "data-steward", "admin")
+TEXT_ROLES = ("supervisor", "data-steward", "admin")  # may read conversation text
+QUARANTINE_ROLES = ("data-steward", "admin")  # may read quarantined records
 SCHEME = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000  # OWASP 2023 figure for PBKDF2-HMAC-SHA256; ~0.3 s per login on one core
 MAX_ITERATIONS = 10_000_000  # a hash line claiming more is refused: one login must not pin a core for minutes
-TEXT_HIDDEN = "Conversation text is visible to supervisors."
+TEXT_HIDDEN = "Conversation text is visible to supervisors, data stewards and admins."
+QUARANTINE_HIDDEN = "Quarantined records are visible to data stewards and admins; here: where and why."
 
 _USER_KEY = "auth_user"
 _ROLE_KEY = "auth_role"
@@ -143,6 +154,8 @@ def authenticate(users: dict[str, User], username: str, password: str) -> User |
 
 def _log_out() -> None:
     """Forget the user and everything the session kept (filters, picks): the next person starts clean."""
+    if st.session_state.get(_USER_KEY):
+        audit.record("sign_out", st.session_state[_USER_KEY])
     for key in list(st.session_state.keys()):
         del st.session_state[key]
 
@@ -168,6 +181,8 @@ def login_gate() -> None:
     name = st.session_state.get(_USER_KEY)
     user = users.get(name) if name else None
     if user is not None:
+        if st.session_state.get(_ROLE_KEY) not in (None, user.role):  # the access file changed the role
+            audit.record("role_change", user.name, before=st.session_state.get(_ROLE_KEY), after=user.role)
         st.session_state[_ROLE_KEY] = user.role
         st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
         if st.sidebar.button("Log out", key="auth_logout", icon=":material/logout:"):
@@ -182,9 +197,9 @@ def login_gate() -> None:
         password = st.text_input("Password", type="password", key="auth_password")
         submitted = st.form_submit_button("Log in")
     if submitted:
-        found = authenticate(users, username, password)
+        outcome, found = sign_in(users, username, password)
         if found is None:
-            st.error("Unknown user name or wrong password.", icon=":material/error:")
+            st.error(outcome, icon=":material/error:")
         else:
             st.session_state[_USER_KEY] = found.name
             st.session_state[_ROLE_KEY] = found.role
@@ -192,11 +207,39 @@ def login_gate() -> None:
     st.stop()
 
 
+def sign_in(users: dict[str, User], username: str, password: str) -> tuple[str, User | None]:
+    """(message, user): the password is checked only when the user name is not backing off; every
+    attempt is audited. Throttled by user name, so guessing one account's password slows down to
+    minutes per try after a few failures while other users sign in as usual."""
+    name = (username or "").strip()[:200]
+    wait = audit.throttle_for(name)
+    if wait.wait_seconds > 0:
+        audit.record("sign_in_throttled", name, failures=wait.failures, wait_seconds=round(wait.wait_seconds, 1))
+        return (f"Too many failed sign-ins for this user name: try again in {math.ceil(wait.wait_seconds)} s.",
+                None)
+    found = authenticate(users, name, password)
+    if found is None:
+        audit.record("sign_in_failed", name, failures=wait.failures + 1)
+        return "Unknown user name or wrong password.", None
+    audit.record("sign_in", found.name, role=found.role)
+    return "", found
+
+
 def can_see_text() -> bool:
-    """True when conversation text may be shown: no login configured, or a supervisor signed in."""
+    """True when conversation text may be shown: no login configured, or a role in TEXT_ROLES signed in."""
+    return has_role(TEXT_ROLES)
+
+
+def has_role(roles: tuple[str, ...]) -> bool:
+    """True with no login configured (everything visible, as documented), else when the user's role is in ``roles``."""
     if auth_file() is None:
         return True
-    return st.session_state.get(_ROLE_KEY) == "supervisor"
+    return st.session_state.get(_ROLE_KEY) in roles
+
+
+def current_user() -> str:
+    """The signed-in user's name ("" without login): what the audit log records."""
+    return st.session_state.get(_USER_KEY) or ""
 
 
 def text_allowed_or_notice() -> bool:

@@ -40,6 +40,8 @@ PAGES = [
             url_path="languages"),
     st.Page(str(ROOT / "dashboards" / "pages" / "models.py"), title="Models", icon=":material/model_training:",
             url_path="models"),
+    st.Page(str(ROOT / "dashboards" / "pages" / "admin.py"), title="Admin", icon=":material/admin_panel_settings:",
+            url_path="admin"),
 ]
 
 

@@ -44,8 +44,13 @@ def format_delta(value, previous, fmt: str) -> str | None:
 
 
 def download_button(df: pd.DataFrame, filename: str, label: str) -> None:
+    """A CSV download of ``df``; each download is recorded in the audit log (who, which file, how many rows)."""
+    from dashboards import audit
+    from dashboards.access import current_user
+
     st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=filename, mime="text/csv",
-                       disabled=df.empty, icon=":material/download:")
+                       disabled=df.empty, icon=":material/download:", on_click=audit.record,
+                       args=("export", current_user()), kwargs={"file": filename, "rows": len(df)})
 
 
 def plain(df: pd.DataFrame, *columns: str) -> pd.DataFrame:

@@ -138,23 +138,39 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def serve_hosts(requested: str) -> tuple[str, str]:
+    """(dashboards' address, the Dagster UI's and dbt docs' address).
+
+    Only the dashboards have a login (``SI_AUTH_FILE``); the Dagster UI can start and wipe runs and
+    the dbt docs describe every table, so whatever ``SI_HOST`` asks for, those two stay on loopback.
+    """
+    return requested, LOOPBACK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     s = get_settings()
     s.export_env()
     _dagster_home()
-    host = os.environ.get("SI_HOST", "127.0.0.1")
+    host, tools_host = serve_hosts(os.environ.get("SI_HOST", "127.0.0.1"))
     bin_dir = Path(sys.executable).parent
     services = {
         "dashboards": ([str(bin_dir / "streamlit"), "run", str(PROJECT_ROOT / "streamlit_app.py"),
                         "--server.port", str(s.streamlit_port), "--server.address", host,
                         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                        f"http://{host}:{s.streamlit_port}"),
-        "dagster": ([str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", "-h", host,
-                     "-p", str(s.dagster_port)], f"http://{host}:{s.dagster_port}"),
+        "dagster": ([str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", "-h", tools_host,
+                     "-p", str(s.dagster_port)], f"http://{tools_host}:{s.dagster_port}"),
         "dbt docs": ([str(bin_dir / "dbt"), "docs", "serve", "--project-dir", str(DBT_PROJECT_DIR),
-                      "--profiles-dir", str(DBT_PROJECT_DIR), "--port", str(s.dbt_docs_port), "--host", host,
-                      "--no-browser"], f"http://{host}:{s.dbt_docs_port}"),
+                      "--profiles-dir", str(DBT_PROJECT_DIR), "--port", str(s.dbt_docs_port), "--host", tools_host,
+                      "--no-browser"], f"http://{tools_host}:{s.dbt_docs_port}"),
     }
+    if host not in (LOOPBACK, "localhost", "::1"):
+        print(f"The dashboards listen on {host} (behind their login when SI_AUTH_FILE is set). The Dagster UI and "
+              f"the dbt docs have no login of their own, so they listen on {tools_host} only: reach them from "
+              "this machine, an SSH tunnel, or a reverse proxy that authenticates.", flush=True)
     if not (DBT_PROJECT_DIR / "target" / "catalog.json").exists():
         cmd_docs(args)
     procs = {}

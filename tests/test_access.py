@@ -91,7 +91,7 @@ def test_unknown_user_and_wrong_password_both_fail(access_file):
 @pytest.mark.parametrize("text, message", [
     ("[users.x\nrole=", "not valid TOML"),
     ("title = 'no users'", "no [users.<name>] tables"),
-    ('[users.x]\nrole = "admin"\npassword_hash = "pbkdf2_sha256$1$00$' + "00" * 32 + '"', "role must be one of"),
+    ('[users.x]\nrole = "root"\npassword_hash = "pbkdf2_sha256$1$00$' + "00" * 32 + '"', "role must be one of"),
     ('[users.x]\nrole = "analyst"\npassword_hash = "hunter2"', "users.x: password_hash must look like"),
     ('[users.x]\nrole = "analyst"', "users.x: password_hash must look like"),
     ("users = 3", "no [users.<name>] tables"),
@@ -267,3 +267,90 @@ def test_analyst_gets_no_translated_conversation(use_built, access_file):
     assert any(m.label.endswith(" contacts") for m in at.metric)
     assert TEXT_HIDDEN in [i.value for i in at.info]
     assert not any("original" in d.value.columns for d in at.dataframe)
+
+
+# --- audit log, throttling, roles that read quarantined records ----------------------------------------------------
+
+
+def test_failed_sign_ins_back_off_exponentially_and_a_success_resets(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from dashboards import audit
+
+    log = tmp_path / "events.jsonl"
+    for _ in range(audit.FREE_FAILURES - 1):
+        audit.record("sign_in_failed", "mallory", path=log)
+    assert audit.throttle_for("mallory", path=log).wait_seconds == 0  # a few typos cost nothing
+    audit.record("sign_in_failed", "mallory", path=log)
+    now = datetime.now(timezone.utc)
+    first = audit.throttle_for("mallory", now=now, path=log)
+    assert first.failures == audit.FREE_FAILURES and 1.0 < first.wait_seconds <= 2.0
+    audit.record("sign_in_failed", "mallory", path=log)
+    assert 3.0 < audit.throttle_for("mallory", now=now, path=log).wait_seconds <= 4.0  # doubles
+    for _ in range(30):
+        audit.record("sign_in_failed", "mallory", path=log)
+    assert audit.throttle_for("mallory", now=now, path=log).wait_seconds <= audit.MAX_WAIT_SECONDS
+    assert audit.throttle_for("mallory", now=now + timedelta(seconds=audit.MAX_WAIT_SECONDS + 1),
+                              path=log).wait_seconds == 0
+    assert audit.throttle_for("alice", now=now, path=log).wait_seconds == 0  # per user name
+    audit.record("sign_in", "mallory", path=log)
+    assert audit.throttle_for("mallory", path=log) == audit.Throttle(0, 0.0)
+    with pytest.raises(ValueError):
+        audit.record("coffee", "mallory", path=log)
+
+
+def test_repeated_wrong_passwords_are_refused_without_checking_then_audited(access_file, tmp_path, monkeypatch):
+    from dashboards import audit
+
+    monkeypatch.setenv("SI_DATA_DIR", str(tmp_path / "data"))
+    at = open_app()
+    for _ in range(audit.FREE_FAILURES):
+        log_in(at, "sue", "guess")
+        assert [e.value for e in at.error] == ["Unknown user name or wrong password."]
+    log_in(at, "sue", PASSWORDS["sue"])  # even the right password waits while the name backs off
+    assert at.error and at.error[0].value.startswith("Too many failed sign-ins for this user name")
+    assert shows_login_form_only(at)
+    log_in(at, "ana", PASSWORDS["ana"])  # another user is not slowed down
+    assert at.session_state["auth_role"] == "analyst"
+    events = [(e["event"], e["user"]) for e in audit.read_events(tmp_path / "data" / "audit" / "events.jsonl")]
+    assert events == [("sign_in_failed", "sue")] * audit.FREE_FAILURES + [("sign_in_throttled", "sue"),
+                                                                          ("sign_in", "ana")]
+
+
+def test_a_role_change_and_a_sign_out_are_audited_and_only_admins_read_the_log(access_file, tmp_path, monkeypatch):
+    from dashboards import audit
+
+    monkeypatch.setenv("SI_DATA_DIR", str(tmp_path / "data"))
+    at = login_and_open("admin", "ana")
+    assert "The audit log is visible to admins." in [i.value for i in at.info] and not at.dataframe
+    write_access(access_file, {"ana": "admin", "sue": "supervisor"})
+    at.run()
+    assert not at.exception and at.dataframe
+    log = at.dataframe[0].value
+    assert {"sign_in", "role_change"} <= set(log["event"])
+    at.button(key="auth_logout").click().run()
+    changes = [e for e in audit.read_events(tmp_path / "data" / "audit" / "events.jsonl")
+               if e["event"] in ("role_change", "sign_out")]
+    assert [(e["event"], e.get("before"), e.get("after")) for e in changes] == [
+        ("role_change", "analyst", "admin"), ("sign_out", None, None)]
+
+
+@pytest.mark.slow
+def test_quarantined_records_are_read_by_data_stewards_only(use_built, access_file):
+    from dashboards.access import QUARANTINE_HIDDEN
+
+    PASSWORDS.setdefault("dan", "dan-pass-3")
+    write_access(access_file, {"ana": "analyst", "sue": "supervisor", "dan": "data-steward"})
+    for user, reads in (("ana", False), ("sue", False), ("dan", True)):
+        at = login_and_open("data_quality", user)
+        tables = [_columns(d) for d in at.dataframe]
+        assert any("reason" in cols for cols in tables), user
+        assert any("record" in cols for cols in tables) is reads, user
+        assert (QUARANTINE_HIDDEN in [i.value for i in at.info]) is not reads, user
+
+
+def test_only_the_dashboards_follow_si_host(capsys):
+    from service_insight.cli import serve_hosts
+
+    assert serve_hosts("0.0.0.0") == ("0.0.0.0", "127.0.0.1")
+    assert serve_hosts("127.0.0.1") == ("127.0.0.1", "127.0.0.1")

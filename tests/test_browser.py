@@ -25,7 +25,7 @@ PAGES = {"overview": ("", "Overview"), "data_quality": ("data_quality", "Data qu
          "emotion": ("emotion", "Emotion"), "quality": ("quality", "Quality"),
          "knowledge_graph": ("knowledge_graph", "Knowledge graph"), "languages": ("languages", "Languages"),
          "models": ("models", "Models"), "tickets": ("tickets", "Tickets"),
-         "forecast": ("forecast", "Forecast and staffing"), "value": ("value", "Value")}
+         "forecast": ("forecast", "Forecast and staffing"), "value": ("value", "Value"), "admin": ("admin", "Admin")}
 
 
 def _free_port() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from dashboards.access import QUARANTINE_HIDDEN, QUARANTINE_ROLES, has_role
 from dashboards.data import has_table, query, snapshot
 from dashboards.widgets import download_button, empty_state, plain
 
@@ -74,8 +75,15 @@ sources = sorted(reasons["source"].unique().tolist())
 picked = st.multiselect("Sources", sources, placeholder="All sources")
 params = tuple(picked)
 where = f"where source_name in ({', '.join('?' for _ in picked)})" if picked else ""
+# A rejected record holds the same personal data as any conversation, and masking cannot vouch for
+# text that failed validation: only data stewards (and admins) read it; others see where and why.
+if has_role(QUARANTINE_ROLES):
+    columns = "reason, record_masked as record"
+else:
+    columns = "regexp_replace(reason, '''[^'']*''', '''…''', 'g') as reason"
+    st.info(QUARANTINE_HIDDEN, icon=":material/lock:")
 records = query(f"""
-    select source_name as source, source_file as file, line, reason, record_masked as record, quarantined_at
+    select source_name as source, source_file as file, line, {columns}, quarantined_at
     from marts.fct_ingest_quarantine {where}
     order by quarantined_at desc, source_file, line limit 5000""", params)
 st.dataframe(records, hide_index=True, width="stretch")
