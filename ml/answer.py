@@ -34,6 +34,7 @@ from ml.emotion import VOICE_COLUMNS, VoiceHead
 from ml.knowledge_graph import answer_path, search_nodes
 from ml.language import detect_language
 from ml.registry import current_model_dir
+from warehouse.pii import mask
 
 NEGATIVE_EMOTIONS = ("angry", "anxious")
 # Softmax temperature over cosine similarities when the build could not fit one (no reviewed
@@ -42,23 +43,9 @@ DEFAULT_TEMPERATURE = 50.0
 # Words that ask for a person; any of them escalates whatever the models say.
 HUMAN_REQUEST = re.compile(r"(?i)\b(human|real person|supervisor|manager|agent please)\b|人工|真人|主管|投诉")
 
-# The same patterns, in the same order, as the staging macro mask_pii (dbt/macros/mask_pii.sql):
-# nothing a customer types reaches a model unmasked. re.ASCII: DuckDB's RE2 reads \b and \d as
-# ASCII, so a phone glued to Chinese text ("手机13912345678号") is masked by both.
-PII_PATTERNS = (
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", re.ASCII), "[EMAIL]"),
-    (re.compile(r"\b\d{17}[\dXx]\b", re.ASCII), "[ID_CARD]"),
-    (re.compile(r"\b\d{15,19}\b", re.ASCII), "[BANK_CARD]"),
-    (re.compile(r"\b1[3-9]\d{9}\b", re.ASCII), "[PHONE]"),
-    (re.compile(r"\+\d{1,3}[ -]?\(?\d{1,4}\)?(?:[ -]?\d{2,4}){2,4}\b", re.ASCII), "[PHONE]"),
-    (re.compile(r"\(?\b\d{3}\)?[ -]?\d{3}-\d{4}\b", re.ASCII), "[PHONE]"),
-)
-
-
-def mask_pii(text: str) -> str:
-    for pattern, token in PII_PATTERNS:
-        text = pattern.sub(token, text)
-    return text
+# Nothing a customer types reaches a model unmasked: the same recognisers as staging (the dbt
+# macro mask_pii calls warehouse.pii.mask through the DuckDB function si_mask_pii).
+mask_pii = mask
 
 
 @dataclass

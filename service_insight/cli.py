@@ -4,6 +4,7 @@
     service-insight import-abcd FILE                  bring in ABCD-format conversations
     service-insight materialize                       load, build and publish (headless)
     service-insight docs                              dbt docs generate
+    service-insight rotate-pii-key                    new PII hashing key, every keyed hash rebuilt
     service-insight serve                             dashboards, Dagster UI and dbt docs
     service-insight train TASK --train F [--eval F]   keep the best of several classifiers (--json)
     service-insight predict TASK --input F            score texts with the task's current model
@@ -306,6 +307,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_pii_key(args: argparse.Namespace) -> int:
+    """Replace the PII hashing key and rebuild, so every keyed hash (caller keys) is re-keyed at once.
+
+    The new key is in place before the build; the build republishes the snapshot with one atomic
+    switch of ``CURRENT.json``, so readers see either every hash under the old key or every hash
+    under the new one. If the build fails the old key is put back (the published snapshot still
+    matches it) and the command says so; on success the old key is deleted.
+    """
+    import secrets as token_source
+
+    if os.environ.get("SI_PII_KEY"):
+        print("the PII key comes from the SI_PII_KEY environment variable: set a new value there and run "
+              "`service-insight materialize`", file=sys.stderr)
+        return 2
+    s = get_settings()
+    current = s.data_dir / "secrets" / "pii.key"
+    previous = current.with_name("pii.key.previous")
+    s.pii_key()  # make one first if this data folder has none yet
+    fresh = current.with_name("pii.key.new")
+    fresh.write_text(token_source.token_hex(32))
+    fresh.chmod(0o600)
+    os.replace(current, previous)
+    os.replace(fresh, current)
+    os.environ.pop("SI_PII_KEY", None)
+    print("new PII key in place; rebuilding so every keyed hash uses it", flush=True)
+    code = cmd_materialize(argparse.Namespace(only=None, no_docs=args.no_docs))
+    os.environ.pop("SI_PII_KEY", None)  # the build exported the key for dbt: this process is done with it
+    if code != 0:
+        os.replace(previous, current)
+        print("the rebuild failed: the previous key is back in place and the published snapshot still uses it",
+              file=sys.stderr)
+        return code
+    previous.unlink()
+    print(f"PII key rotated: {current} (the previous key is deleted)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     names = args.names or sorted(p.stem for p in (PROJECT_ROOT / "bench").glob("*.py") if not p.stem.startswith("_"))
     code = 0
@@ -340,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     m.set_defaults(func=cmd_materialize)
     d = sub.add_parser("docs", help="dbt docs generate")
     d.set_defaults(func=cmd_docs)
+    rk = sub.add_parser("rotate-pii-key", help="replace the PII hashing key and rebuild so every keyed hash uses it")
+    rk.add_argument("--no-docs", action="store_true")
+    rk.set_defaults(func=cmd_rotate_pii_key)
     s = sub.add_parser("serve", help="serve the dashboards, the Dagster UI and the dbt docs")
     s.set_defaults(func=cmd_serve)
     t = sub.add_parser("train", help="train a text classifier for a task from a labelled file (text,label)")

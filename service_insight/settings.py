@@ -144,7 +144,13 @@ def parse_zone_abbreviations(text: str, source: str | None = None) -> dict[str, 
     Time to another, 'IST' is India, Ireland or Israel. Only the people who know the exporter can
     say which, so the loader reads an abbreviation only when this setting names its zone (an IANA
     name or a +HH:MM offset); entries for a named source override the general ones for it.
+    UTC, GMT, UT, UCT and Z are not abbreviations to map (the loader reads them as UTC, and a map
+    would override that), nor are AM and PM (not zones at all); a scope must be a landing source,
+    so ``call:CST=...`` meant for ``calls`` stops the run instead of silently applying nowhere.
     """
+    from warehouse.sources import SOURCES  # imports nothing of ours: no cycle
+
+    sources = sorted(s.name for s in SOURCES)
     general: dict[str, str] = {}
     scoped: dict[str, str] = {}
     for item in re.split(r"[,;]", text or ""):
@@ -157,6 +163,15 @@ def parse_zone_abbreviations(text: str, source: str | None = None) -> dict[str, 
         if not sep or not re.fullmatch(r"[A-Za-z]{1,6}", abbr):
             raise ValueError(f"SI_TZ_ABBREVIATIONS entry {item!r} must look like CST=Asia/Shanghai "
                              "or calls:CST=America/Chicago")
+        if abbr.upper() in ("UTC", "GMT", "UT", "UCT", "Z"):
+            raise ValueError(f"SI_TZ_ABBREVIATIONS entry {item!r}: {abbr} is not ambiguous, it always means UTC "
+                             "and is read as UTC; remove the entry")
+        if abbr.upper() in ("AM", "PM"):
+            raise ValueError(f"SI_TZ_ABBREVIATIONS entry {item!r}: {abbr} is not a time zone but half of a "
+                             "12-hour clock, which is not read; export 24-hour times and remove the entry")
+        if scope and scope not in sources:
+            raise ValueError(f"SI_TZ_ABBREVIATIONS entry {item!r}: {scope!r} is not a landing source; "
+                             f"known sources: {', '.join(sources)}")
         named = zone in _iana_names() and not re.fullmatch(r"[A-Z]+", zone)
         if not (named or _OFFSET.fullmatch(zone) or zone in ("UTC", "GMT")):
             raise ValueError(f"SI_TZ_ABBREVIATIONS maps {abbr} to {zone!r}, which is neither an IANA time zone "

@@ -91,3 +91,37 @@ def test_the_configured_candidates_are_the_only_ones_compared(faulted_build):
     assert runs
     for task, chosen, candidates in runs:
         assert chosen == "char_tfidf" and set(json.loads(candidates)) == {"char_tfidf"}, (task, chosen, candidates)
+
+
+def test_rotating_the_pii_key_rekeys_every_caller_key(faulted_build):
+    """``service-insight rotate-pii-key``: a new key, every caller key rebuilt with it, the old key gone."""
+    import hashlib
+    import re
+    import subprocess
+    import sys
+
+    from service_insight.settings import PROJECT_ROOT
+    from tests.fault_build import materialize_env
+    from warehouse.snapshot import current
+
+    env = materialize_env(faulted_build.data_dir)
+    env.pop("SI_PII_KEY", None)  # the key lives in the data folder's secret file, as after `make run`
+    secret = faulted_build.data_dir / "secrets" / "pii.key"
+    before = secret.read_text().strip() if secret.exists() else None
+    done = subprocess.run([sys.executable, "-m", "service_insight.cli", "rotate-pii-key", "--no-docs"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    key = secret.read_text().strip()
+    assert key != before and len(key) == 64 and not secret.with_name("pii.key.previous").exists()
+
+    def expected(number: str) -> str:
+        return hashlib.sha256((key + re.sub(r"[^0-9+]", "", number)).encode()).hexdigest()
+
+    with duckdb.connect(str(faulted_build.warehouse), read_only=True) as c:
+        numbers = dict(c.execute("""select call_id, list(distinct caller_number) from raw.calls
+                                    where nullif(trim(caller_number), '') is not null group by call_id""").fetchall())
+    assert numbers
+    with duckdb.connect(str(current(faulted_build.data_dir / "snapshots").path), read_only=True) as c:
+        published = dict(c.execute("select call_id, caller_key from marts.fct_calls "
+                                   "where caller_key is not null").fetchall())
+    assert published and all(published[call] in {expected(n) for n in numbers[call]} for call in published)

@@ -330,7 +330,7 @@ def test_files_untouched_since_loading_are_not_read_again(conn, tmp_path, monkey
     load_source(conn, TURNS, landing)
     hashed = []
     real = ingest.sha256_of
-    monkeypatch.setattr(ingest, "sha256_of", lambda p: hashed.append(p.name) or real(p))
+    monkeypatch.setattr(ingest, "sha256_of", lambda p, identity=None: hashed.append(p.name) or real(p, identity))
     again = load_source(conn, TURNS, landing)
     assert (again.files_skipped, hashed) == (2, [])  # same size and mtime: not even hashed
     os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))  # touched, same content

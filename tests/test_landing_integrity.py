@@ -192,6 +192,65 @@ def test_a_file_swapped_for_a_link_after_scanning_is_not_followed(tmp_path, secr
         sha256_of(link)
 
 
+def test_not_read_records_outside_the_source_folders_follow_the_entry(conn, tmp_path, secret):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    os.symlink(secret, landing / "secret.csv")
+    write(landing / ".DS_Store", b"\x00\x00\x00\x01Bud1")
+    assert quarantine_unrouted(conn, landing) == 2
+    (landing / ".DS_Store").unlink()  # gone
+    (landing / "secret.csv").unlink()
+    write(landing / "secret.csv", "a,b\n1,2\n")  # the file itself now: readable, but routed nowhere
+    assert quarantine_unrouted(conn, landing) == 1
+    assert conn.execute("select source_file, status from raw._load_manifest").fetchall() == [
+        ("secret.csv", "quarantined")]
+    assert [reason for reason in quarantine(conn, "secret.csv").values()] == [
+        "the top of the landing folder is not a known source; move the file into one of: "
+        + ", ".join(sorted(s.name for s in SOURCES))]
+    assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 1
+    assert quarantine_unrouted(conn, landing) == 0
+
+
+def test_a_file_replaced_by_another_after_scanning_is_not_read(tmp_path):
+    """The (device, inode) seen by the scan is checked when the file is opened, to hash or to parse it."""
+    from warehouse.ingest import NotReadable, landing_files, parse_file, sha256_of
+
+    landing = tmp_path / "landing"
+    path = write(landing / "turns" / "a.csv", f"{HEADER}\n{turn_line(0)}\n")
+    [entry], _, _ = landing_files(TURNS, landing)
+    other = write(tmp_path / "b.csv", f"{HEADER}\n{turn_line(1, 'SWAPPED')}\n")  # a regular file, another inode
+    os.replace(other, path)
+    with pytest.raises(NotReadable, match="was replaced while the landing folder was being read"):
+        sha256_of(entry.path, entry.identity)
+    with pytest.raises(NotReadable, match="was replaced while the landing folder was being read"):
+        parse_file(TURNS, entry.path, landing, entry.identity)
+    assert sha256_of(entry.path)  # without an identity only the kind of file is checked
+
+
+def test_a_folder_swapped_for_a_link_after_scanning_is_not_read(conn, tmp_path, secret, monkeypatch):
+    import warehouse.ingest as ingest
+
+    landing = tmp_path / "landing"
+    write(landing / "turns" / "day" / "secret.csv", f"{HEADER}\n{turn_line(0)}\n")  # named as the outside file
+    scan, open_regular = ingest.landing_files, ingest._open_regular
+    checked = []
+
+    def scan_then_swap(spec, root):
+        found = scan(spec, root)
+        (landing / "turns" / "day").rename(tmp_path / "moved")
+        os.symlink(secret.parent, landing / "turns" / "day")  # O_NOFOLLOW guards only the last path component
+        return found
+
+    monkeypatch.setattr(ingest, "landing_files", scan_then_swap)
+    monkeypatch.setattr(ingest, "_open_regular", lambda path, identity=None: checked.append(identity) or
+                        open_regular(path, identity))
+    report = load_source(conn, TURNS, landing)
+    assert checked and None not in checked  # every open, the hash's included, checks what the scan saw
+    m = manifest(conn, "turns/day/secret.csv")
+    assert m["status"] == "not_read" and "was replaced" in m["note"]
+    assert (report.rows_loaded, report.files_not_read) == (0, 1)
+
+
 # ---- 5. counts that cannot lie ----------------------------------------------------------------
 
 def stray_quote_file(closing: str) -> str:
@@ -257,6 +316,26 @@ def test_a_cr_only_jsonl_file_gives_one_record_per_line(conn, tmp_path):
     write(landing / "conversations" / "c.jsonl", "\r".join(json.dumps(conversation(f"CV{i}")) for i in range(20)))
     report = load_source(conn, CONVERSATIONS, landing)
     assert (report.rows_in, report.rows_loaded) == (20, 20)
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"], ids=["CRLF", "LF", "CR"])
+def test_a_file_with_one_kind_of_line_break_is_split_without_a_regular_expression(conn, tmp_path, monkeypatch,
+                                                                                      newline):
+    """The usual exports (Windows, Unix, old Mac) take the fast path, with the same exact line accounting."""
+    import warehouse.ingest as ingest
+
+    monkeypatch.setattr(ingest, "_LINE_BREAK", None)  # the regular-expression split is for mixed files only
+    monkeypatch.setattr(ingest, "_QUOTE_OR_BREAK", None)
+    rows = [HEADER, turn_line(0), "", f'CV1,1,agent,2026-01-01 10:00:01,"first{newline}second"', turn_line(2)]
+    landing = tmp_path / "landing"
+    write(landing / "turns" / "a.csv", newline.join(rows))  # no break after the last line
+    report = load_source(conn, TURNS, landing)
+    assert (report.rows_in, report.rows_loaded) == (3, 3)
+    assert conn.execute("select text from raw.turns where turn_index = 1").fetchone()[0] == f"first{newline}second"
+    assert conn.execute("select list(_line order by turn_index) from raw.turns").fetchone()[0] == [2, 4, 6]
+    m = manifest(conn, "turns/a.csv")
+    assert (m["physical_lines"], m["blank_lines"], m["continuation_lines"]) == (6, 1, 1) and lines_reconcile(m)
+    assert ingest._split_lines(newline.join(rows), quoted=True)[1] == newline  # one kind of break: one string
 
 
 def test_nul_and_control_characters_in_ids_are_quarantined(conn, tmp_path):
@@ -500,6 +579,49 @@ def test_the_abbreviation_map_comes_from_the_settings_per_source(conn, tmp_path,
     monkeypatch.setenv("SI_TZ_ABBREVIATIONS", "CST=Mars/Olympus")
     with pytest.raises(ValueError, match="neither an IANA time zone name"):
         get_settings()
+
+
+@pytest.mark.parametrize("entry", ["UTC=Asia/Shanghai", "gmt=+08:00", "Z=+01:00", "turns:UT=+02:00", "UCT=UTC"])
+def test_names_that_always_mean_utc_cannot_be_mapped(entry):
+    from service_insight.settings import parse_zone_abbreviations
+
+    with pytest.raises(ValueError, match="always means UTC and is read as UTC; remove the entry"):
+        parse_zone_abbreviations(entry)
+
+
+@pytest.mark.parametrize("entry", ["AM=Asia/Shanghai", "calls:pm=+08:00"])
+def test_am_and_pm_cannot_be_mapped(entry):
+    from service_insight.settings import parse_zone_abbreviations
+
+    with pytest.raises(ValueError, match="is not a time zone but half of a 12-hour clock"):
+        parse_zone_abbreviations(entry)
+
+
+def test_a_zone_map_for_an_unknown_source_stops_the_run(monkeypatch):
+    from service_insight.settings import get_settings
+
+    monkeypatch.setenv("SI_TZ_ABBREVIATIONS", "CST=Asia/Shanghai; call:CST=America/Chicago")  # meant: calls
+    known = ", ".join(sorted(s.name for s in SOURCES))
+    with pytest.raises(ValueError, match=re.escape(f"'call' is not a landing source; known sources: {known}")):
+        get_settings()
+
+
+def test_each_zoned_time_is_split_once_and_its_offset_read_once(conn):
+    """Written inline, the split ran about ten times per value (a zoned load took 2.5 times as long)."""
+    from warehouse.ingest import _OFFSET_PARTS, _ZONE_SPLIT, _ZONED, _checked_sql, _create_zone_macro
+
+    sql = _checked_sql(CONVERSATIONS, ["''"], "UTC", {"CST": "Asia/Shanghai"})
+    zoned = [c.name for c in CONVERSATIONS.columns if c.type == "TIMESTAMP"]
+    assert zoned == ["started_at", "ended_at"]
+    assert (sql.count(_ZONED), sql.count(_ZONE_SPLIT), sql.count(_OFFSET_PARTS)) == (2, 2, 2)
+    stage = pa.table({c.name: pa.array(["2026-01-01 09:00:00 +08:00"], pa.string()) for c in CONVERSATIONS.columns})
+    conn.register("_stage_arrow", stage)
+    _create_zone_macro(conn)
+    cur = conn.execute(sql)
+    assert [d[0] for d in cur.description if d[0].startswith("_")] == [  # the helper columns are dropped again
+        *(f"_t_{c.name}" for c in CONVERSATIONS.columns), "_zp_started_at", "_zp_ended_at", "_reason"]
+    row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+    assert (str(row["_t_started_at"]), row["_zp_started_at"], row["_reason"]) == ("2026-01-01 01:00:00", None, "")
 
 
 def test_unknown_zones_and_impossible_offsets_are_quarantined(conn, tmp_path):

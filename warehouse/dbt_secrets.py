@@ -6,21 +6,59 @@ which ``dbt docs`` serves. With the key, a keyed hash of a phone number is rever
 hashing every number. Here the key becomes a temporary macro, ``si_pii_key()``, defined on each
 DuckDB connection and cursor dbt opens: models call the macro, the SQL dbt writes down names it,
 and a temporary macro lives only in that connection's memory (never in the warehouse file).
+
+The same plugin registers ``si_mask_pii(varchar) -> varchar``, the Python recognisers of
+``warehouse.pii`` as a DuckDB function, which the staging macro ``mask_pii()`` calls: checksums,
+context words and names do not fit in SQL regular expressions.
 """
 
 from __future__ import annotations
 
+import duckdb
+import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from service_insight.settings import get_settings
+from warehouse import pii
 
 MACRO = "si_pii_key"
+MASK_FUNCTION = "si_mask_pii"
 
 
 def define_key_macro(conn, key: str) -> None:
     """Create the connection-local macro that returns ``key`` (quoted as a SQL string literal)."""
     literal = "'" + key.replace("'", "''") + "'"
     conn.execute(f"create or replace temporary macro {MACRO}() as {literal}")
+
+
+def _mask_batch(texts: pa.Array) -> pa.Array:
+    """A vector of texts masked; NULL stays NULL; a text repeated in the batch (agent greetings) is masked once."""
+    seen: dict[str, str] = {}
+    out = []
+    for text in texts.to_pylist():
+        if text is None:
+            out.append(None)
+            continue
+        masked = seen.get(text)
+        if masked is None:
+            masked = seen[text] = pii.mask(text)
+        out.append(masked)
+    return pa.array(out, type=pa.string())
+
+
+def register_mask_function(conn) -> None:
+    """Register ``si_mask_pii`` on ``conn`` (a connection or cursor).
+
+    DuckDB keeps Python functions in the database instance, so every connection and cursor to the
+    same database sees the first registration; a second one is refused and is not needed.
+    """
+    try:
+        conn.create_function(MASK_FUNCTION, _mask_batch, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                             type="arrow", side_effects=False)
+    except (duckdb.CatalogException, duckdb.NotImplementedException):  # on another cursor; on this connection
+        if not conn.execute("select count(*) from duckdb_functions() where function_name = ?",
+                            [MASK_FUNCTION]).fetchall()[0][0]:
+            raise
 
 
 class Plugin(BasePlugin):
@@ -31,6 +69,8 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn) -> None:
         define_key_macro(conn, self.key)
+        register_mask_function(conn)
 
     def configure_cursor(self, cursor) -> None:  # a cursor is a connection of its own: temporary macros do not carry
         define_key_macro(cursor, self.key)
+        register_mask_function(cursor)

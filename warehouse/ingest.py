@@ -367,9 +367,11 @@ def read_landing_file(path: Path, identity: tuple[int, int] | None = None) -> by
         return fh.read()
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: Path, identity: tuple[int, int] | None = None) -> str:
+    """SHA-256 of a landing file, opened only as a regular file (and, given ``identity``, only as
+    the one examined: see :func:`_open_regular`)."""
     h = hashlib.sha256()
-    with os.fdopen(_open_regular(path), "rb") as fh:
+    with os.fdopen(_open_regular(path, identity), "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -381,20 +383,26 @@ _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 _QUOTE_OR_BREAK = re.compile(r'"|\r\n|\r|\n')
 
 
-def _split_lines(text: str, quoted: bool = False) -> tuple[list[str], list[str] | None]:
-    """Physical lines of a text and the line break after each (None: every break is LF).
+def _split_lines(text: str, quoted: bool = False) -> tuple[list[str], str | list[str]]:
+    """Physical lines of a text and the line break after each: one string when every break is the
+    same (LF, CRLF or CR alone, the usual case, split without a regular expression), else a list.
 
     LF and CRLF end a line; so does CR in a file without any LF (a CR-only export), and a bare
     CR in a file that also has LFs (a mixed export) -- except, with ``quoted`` (CSV), inside a
     quoted field, where a lone CR is part of the text as the csv module reads it. Unicode
     separators (U+2028, NEL...) never end a line: JSON strings and chat text may hold them.
     """
-    if "\r" not in text:
-        lines, breaks = text.split("\n"), None
-    elif "\n" not in text:
-        lines = text.split("\r")
-        breaks = ["\r"] * (len(lines) - 1)
-    elif not quoted or text.count("\r") == text.count("\r\n"):
+    crs = text.count("\r")
+    lfs = text.count("\n") if crs else 0
+    crlfs = text.count("\r\n") if crs and lfs else 0
+    breaks: str | list[str]
+    if not crs:
+        lines, breaks = text.split("\n"), "\n"
+    elif not lfs:
+        lines, breaks = text.split("\r"), "\r"
+    elif crlfs == crs == lfs:  # a well-formed Windows export
+        lines, breaks = text.split("\r\n"), "\r\n"
+    elif not quoted or crs == crlfs:
         parts = _LINE_BREAK.split(text)
         lines, breaks = parts[0::2], parts[1::2]
     else:
@@ -546,8 +554,8 @@ def _parse_csv(spec: SourceSpec, text: str, parsed: ParsedFile) -> None:
     def joined(i: int, j: int) -> str:
         if i == j:
             return lines[i]
-        if breaks is None:
-            return "\n".join(lines[i:j + 1])
+        if isinstance(breaks, str):
+            return breaks.join(lines[i:j + 1])
         return "".join(lines[k] + breaks[k] for k in range(i, j)) + lines[j]
 
     cands = _candidates(lines)
@@ -731,7 +739,7 @@ _CLOCK = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
 _ZONED = rf"{_CLOCK}\s*[A-Za-z+-]"
 _ZONE_SPLIT = rf"^(.*{_CLOCK})\s*([A-Za-z+-].*)$"
 _OFFSET_FORM = r"(?:(?i:UTC|GMT|UT)\s*)?[+-][0-9]{1,2}(?::?[0-9]{2})?"
-_OFFSET_PARTS = r"([0-9]{1,2}):?([0-9]{2})?$"
+_OFFSET_PARTS = r"([+-])([0-9]{1,2}):?([0-9]{2})?$"
 _UTC_NAMES = "('Z', 'UTC', 'GMT', 'UT', 'UCT')"
 _NAIVE_FORMATS = ("['%a, %d %b %Y %H:%M:%S', '%d %b %Y %H:%M:%S', '%a, %d %b %Y %H:%M', "
                   "'%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M']")
@@ -766,24 +774,53 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _zone_sql(t: str, abbreviations: Mapping[str, str]) -> tuple[str, str]:
-    """(zone as written, zone after the abbreviation map) for the text expression ``t``."""
-    raw = f"regexp_extract({t}, '{_ZONE_SPLIT}', 2)"
-    if not abbreviations:
-        return raw, raw
-    cases = " ".join(f"when {_literal(k.upper())} then {_literal(v)}" for k, v in sorted(abbreviations.items()))
-    return raw, f"(case upper({raw}) {cases} else {raw} end)"
+# Helper columns a zoned time is read through (see _zone_columns_sql), dropped once it is typed.
+_ZONE_HELPERS = {"split": "_zs_", "written": "_zw_", "zone": "_zz_", "base": "_zb_", "offset": "_zo_"}
 
 
-def _offset_minutes_sql(zone: str) -> tuple[str, str]:
-    """(signed offset in minutes, offset is within ±14:00) for a zone in ``_OFFSET_FORM``."""
-    hours = f"try_cast(regexp_extract({zone}, '{_OFFSET_PARTS}', 1) as integer)"
-    minutes = f"coalesce(try_cast(nullif(regexp_extract({zone}, '{_OFFSET_PARTS}', 2), '') as integer), 0)"
-    sign = f"(case when regexp_extract({zone}, '([+-])', 1) = '-' then -1 else 1 end)"
+def _zone_col(part: str, c: Column) -> str:
+    """Name of the helper column holding one part of a zoned time of ``c``."""
+    return f'"{_ZONE_HELPERS[part]}{c.name}"'
+
+
+def _zone_columns_sql(c: Column, abbreviations: Mapping[str, str]) -> list[list[str]]:
+    """Select items that read a zoned time's parts, one list per CTE level before ``typed``.
+
+    Why: the typed value and the zone problem each need the base time, the zone as written, the
+    zone after the abbreviation map and the offset, several times over; written inline, DuckDB
+    ran the splitting regular expression about ten times per value (a zoned load took 2.5 times
+    as long). Here each is computed once per value and referred to by name. The levels: the
+    text split into base and zone (NULL for a time without a zone); the zone as written, the zone
+    after the map and the base time; the offset's sign, hours and minutes (NULL for a zone that
+    is not an offset).
+    """
+    t = _text_sql(c)
+    split = _zone_col("split", c)
+    raw = f"{split}.zone"
+    zone = raw
+    if abbreviations:
+        cases = " ".join(f"when {_literal(k.upper())} then {_literal(v)}" for k, v in sorted(abbreviations.items()))
+        zone = f"(case upper({raw}) {cases} else {raw} end)"
+    base = f"coalesce(try_cast({split}.base as timestamp), try_strptime({split}.base, {_NAIVE_FORMATS}))"
+    mapped = _zone_col("zone", c)
+    return [
+        [f"case when regexp_matches({t}, '{_ZONED}') "
+         f"then regexp_extract({t}, '{_ZONE_SPLIT}', ['base', 'zone']) end as {split}"],
+        [f"{raw} as {_zone_col('written', c)}", f"{zone} as {mapped}", f"{base} as {_zone_col('base', c)}"],
+        [f"case when regexp_full_match({mapped}, '{_OFFSET_FORM}') then regexp_extract({mapped}, "
+         f"'{_OFFSET_PARTS}', ['sign', 'hours', 'minutes']) end as {_zone_col('offset', c)}"],
+    ]
+
+
+def _offset_minutes_sql(offset: str) -> tuple[str, str]:
+    """(signed offset in minutes, offset is within ±14:00) for the parts of an offset (``_OFFSET_PARTS``)."""
+    hours = f"try_cast({offset}.hours as integer)"
+    minutes = f"coalesce(try_cast(nullif({offset}.minutes, '') as integer), 0)"
+    sign = f"(case when {offset}.sign = '-' then -1 else 1 end)"
     return f"({sign} * ({hours} * 60 + {minutes}))", f"({minutes} < 60 and {hours} * 60 + {minutes} <= 840)"
 
 
-def _timestamp_sql(t: str, timezone: str, abbreviations: Mapping[str, str]) -> str:
+def _timestamp_sql(c: Column, timezone: str) -> str:
     """Local time for a timestamp text; NULL when it cannot be read unambiguously.
 
     Forms read: ISO 8601 (space or T), Y/M/D with slashes, Unix epoch seconds or milliseconds,
@@ -792,38 +829,38 @@ def _timestamp_sql(t: str, timezone: str, abbreviations: Mapping[str, str]) -> s
     Etc/GMT+5 which POSIX defines as UTC-5, EST5EDT); such times are converted to the contact
     centre's zone. Abbreviations are read only through the configured map. Naive times are
     local already. Day-first or month-first forms (30/10/2026) are ambiguous and not read.
+    A zoned time is read through the helper columns of :func:`_zone_columns_sql`.
     """
+    t = _text_sql(c)
     tz = _literal(timezone)
-    _, zone = _zone_sql(t, abbreviations)
-    base_text = f"regexp_extract({t}, '{_ZONE_SPLIT}', 1)"
-    parsed = f"coalesce(try_cast({base_text} as timestamp), try_strptime({base_text}, {_NAIVE_FORMATS}))"
+    zone, parsed, parts = _zone_col("zone", c), _zone_col("base", c), _zone_col("offset", c)
     # Shifting a time at the edge of the representable range by its offset overflows (an error that
     # would stop the load): such times are no events anyway, so they are left unread (quarantined).
     base = (f"(case when {parsed} between timestamp '1000-01-01' and timestamp '9999-12-30' "
             f"then {parsed} end)")
-    offset, offset_ok = _offset_minutes_sql(zone)
+    offset, offset_ok = _offset_minutes_sql(parts)
     return (f"case when {t} is null then null "
             f"when regexp_full_match({t}, '[0-9]{{10}}(\\.[0-9]+)?') "
             f"then timezone({tz}, to_timestamp(try_cast({t} as double))) "
             f"when regexp_full_match({t}, '[0-9]{{13}}') "
             f"then timezone({tz}, to_timestamp(try_cast({t} as bigint) / 1000.0)) "
-            f"when regexp_matches({t}, '{_ZONED}') then case "
-            f"when regexp_full_match({zone}, '{_OFFSET_FORM}') and {offset_ok} "
+            f"when {_zone_col('split', c)} is not null then case "
+            f"when {parts} is not null and {offset_ok} "
             f"then timezone({tz}, timezone('UTC', {base} - to_minutes({offset}))) "
             f"when upper({zone}) in {_UTC_NAMES} then timezone({tz}, timezone('UTC', {base})) "
             f"when {_ZONE_MACRO}({zone}) then timezone({tz}, timezone({zone}, {base})) end "
             f"else coalesce(try_cast({t} as timestamp), try_strptime({t}, {_SLASHED})) end")
 
 
-def _zone_problem_sql(c: Column, t: str, abbreviations: Mapping[str, str]) -> str:
+def _zone_problem_sql(c: Column) -> str:
     """Why a zoned time is not read (offset out of range, ambiguous abbreviation, unknown zone)."""
-    raw_zone, zone = _zone_sql(t, abbreviations)
-    _, offset_ok = _offset_minutes_sql(zone)
+    raw_zone, zone, parts = _zone_col("written", c), _zone_col("zone", c), _zone_col("offset", c)
+    _, offset_ok = _offset_minutes_sql(parts)
     shown = f"left({raw_zone}, 40)"
-    return (f"case when {t} is not null and regexp_matches({t}, '{_ZONED}') then case "
+    return (f"case when {_zone_col('split', c)} is not null then case "
             f"when upper({raw_zone}) in ('AM', 'PM') "
             f"then '{c.name}: 12-hour times (AM/PM) are not read; export 24-hour times' "
-            f"when regexp_full_match({zone}, '{_OFFSET_FORM}') then case when not {offset_ok} "
+            f"when {parts} is not null then case when not {offset_ok} "
             f"then '{c.name}: UTC offset ''' || {shown} || ''' is out of range (at most 14 hours)' end "
             f"when upper({zone}) in {_UTC_NAMES} or {_ZONE_MACRO}({zone}) then null "
             f"when regexp_full_match({zone}, '[A-Za-z]{{1,6}}') "
@@ -839,17 +876,18 @@ def _text_sql(c: Column) -> str:
     return f"nullif(trim(\"{c.name}\"::varchar), '')"
 
 
-def typed_sql(c: Column, timezone: str, abbreviations: Mapping[str, str] | None = None) -> str:
+def typed_sql(c: Column, timezone: str) -> str:
     """SQL for the column's value in its declared type, NULL when it cannot be read.
 
     Integers must be written as integers ('4.5' is not silently rounded to 5). Timestamps: see
-    :func:`_timestamp_sql` (the zone macro must exist, see :func:`_create_zone_macro`).
+    :func:`_timestamp_sql` (the zone macro must exist, see :func:`_create_zone_macro`, and the
+    zone parts must have been selected before, see :func:`_zone_columns_sql`).
     """
     text = _text_sql(c)
     if c.type in _INTEGER_TYPES:
         return f"case when regexp_full_match({text}, '[+-]?[0-9]+') then try_cast({text} as {c.type}) end"
     if c.type == "TIMESTAMP":
-        return _timestamp_sql(text, timezone, abbreviations or {})
+        return _timestamp_sql(c, timezone)
     if c.type == "VARCHAR":
         return f"\"{c.name}\"::varchar"
     return f"try_cast({text} as {c.type})"
@@ -968,6 +1006,27 @@ def _stage_table(spec: SourceSpec, files: list[ParsedFile]) -> pa.Table:
         return pa.concat_tables([as_text(t) for t in tables])
 
 
+def _checked_sql(spec: SourceSpec, reasons: list[str], timezone: str, abbreviations: Mapping[str, str]) -> str:
+    """The query that types the staged rows (``_stage_arrow``) and gives each its ``_reason`` ('' = good).
+
+    Zoned times are read through CTEs before ``typed`` (see :func:`_zone_columns_sql`), so each
+    zoned value is split once, its parts read once and its offset once; the helper columns are
+    dropped again at the end.
+    """
+    zoned = [c for c in spec.columns if c.type == "TIMESTAMP"]
+    ctes, previous = [], "_stage_arrow"
+    for level, per_column in enumerate(zip(*(_zone_columns_sql(c, abbreviations) for c in zoned))):
+        items = ", ".join(item for items in per_column for item in items)
+        ctes.append(f"zone_parts_{level} as (select *, {items} from {previous})")
+        previous = f"zone_parts_{level}"
+    typed = [f"{typed_sql(c, timezone)} as {_typed_name(c)}" for c in spec.columns]
+    typed += [f'{_zone_problem_sql(c)} as "_zp_{c.name}"' for c in zoned]
+    ctes.append(f"typed as (select *, {', '.join(typed)} from {previous})")
+    helpers = [_zone_col(part, c) for c in zoned for part in _ZONE_HELPERS]
+    exclude = f" exclude ({', '.join(helpers)})" if helpers else ""
+    return f"with {', '.join(ctes)} select *{exclude}, concat_ws('; ', {', '.join(reasons)}) as _reason from typed"
+
+
 def load_batch(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[ParsedFile],
                replaced: set[str], max_chars: int, timezone: str = "Asia/Shanghai",
                future_hours: int = 24, zone_abbreviations: Mapping[str, str] | None = None) -> tuple[int, int]:
@@ -988,14 +1047,9 @@ def load_batch(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[Pa
             conn.execute("delete from raw._load_manifest where source = ? and source_file = ?", [spec.name, rel])
         loaded = quarantined = 0
         if stage.num_rows:
-            typed = [f"{typed_sql(c, timezone, abbreviations)} as {_typed_name(c)}" for c in spec.columns]
-            typed += [f'{_zone_problem_sql(c, _text_sql(c), abbreviations)} as "_zp_{c.name}"'
-                      for c in spec.columns if c.type == "TIMESTAMP"]
             conn.register("_stage_arrow", stage)
-            conn.execute(f"""
-                create or replace temp table _checked as
-                with typed as (select *, {', '.join(typed)} from _stage_arrow)
-                select *, concat_ws('; ', {', '.join(reasons)}) as _reason from typed""")
+            checked = _checked_sql(spec, reasons, timezone, abbreviations)
+            conn.execute(f"create or replace temp table _checked as {checked}")
             conn.unregister("_stage_arrow")
             casts = ", ".join(_typed_name(c) for c in spec.columns)
             names = ", ".join(f'"{c.name}"' for c in spec.columns)
@@ -1153,7 +1207,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: 
             report.files_skipped += 1  # untouched since it was loaded
             continue
         try:
-            digest = sha256_of(entry.path)
+            digest = sha256_of(entry.path, entry.identity)
             if known.get(rel) == digest or (rel not in known and digest in known_shas):
                 report.files_skipped += 1  # same content already loaded, under this or another name
                 if known.get(rel) == digest:
@@ -1200,47 +1254,53 @@ def quarantine_unrouted(conn: duckdb.DuckDBPyConnection, landing_dir: Path, sour
     Each such file gets one quarantine row and a manifest row (source ``_unrouted``), once per
     content, so it shows on the data-quality page instead of lying unseen in the landing folder.
     Links, devices and hidden files outside the source folders are reported the same way, with
-    why they are not read, and are never opened.
+    why they are not read, and are never opened; such a record is cleared once its entry is gone
+    or has become a readable file. Returns how many entries were newly recorded.
     """
     ensure_schema(conn, ())
     if not landing_dir.is_dir():
         return 0
     names = frozenset(s.name for s in sources)
-    known = {(rel, sha) for rel, sha in conn.execute(
-        "select source_file, file_sha256 from raw._load_manifest where source = '_unrouted'").fetchall()}
-    found: list[tuple[str, str, int | None, str, str, int | None]] = []  # rel, sha, size, reason, status, mtime
+    rows = conn.execute("select source_file, file_sha256, status, note from raw._load_manifest "
+                        "where source = '_unrouted'").fetchall()
+    known = {(rel, sha) for rel, sha, status, _ in rows if status != "not_read"}
+    not_read_before = {rel: note for rel, _, status, note in rows if status == "not_read"}
+    unread: list[LandingEntry] = []
+    found: list[tuple[str, str, int | None, str, int | None]] = []  # rel, sha, size, reason, mtime
     for entry in scan_landing(landing_dir, landing_dir, skip=names):
         rel = Path(entry.rel)
         problem = entry.problem
-        digest = NOT_READ
         if problem is None:
             try:
-                digest = sha256_of(entry.path)
+                digest = sha256_of(entry.path, entry.identity)
             except NotReadable as exc:
                 problem = str(exc)
         if problem is not None:
-            digest = NOT_READ
-        if (str(rel), digest) in known:
+            unread.append(LandingEntry(entry.path, entry.rel, entry.size, entry.mtime_ns, problem, entry.identity))
             continue
-        if problem is not None:
-            found.append((str(rel), digest, entry.size, problem, "not_read", entry.mtime_ns))
+        if (str(rel), digest) in known:
             continue
         where = f"folder '{rel.parts[0]}'" if len(rel.parts) > 1 else "the top of the landing folder"
         reason = f"{where} is not a known source; move the file into one of: {', '.join(sorted(names))}"
-        found.append((str(rel), digest, entry.size, reason, "quarantined", entry.mtime_ns))
+        found.append((str(rel), digest, entry.size, reason, entry.mtime_ns))
+    # As in load_source: a "not read" record stands only while its entry is there and unreadable
+    # for the same reason; one that vanished or became a readable file is cleared.
+    still_unread = {e.rel for e in unread}
+    gone = [rel for rel in not_read_before if rel not in still_unread]
+    fresh = [e for e in unread if not_read_before.get(e.rel) != e.problem]
+    _record_not_read(conn, "_unrouted", gone, fresh)
     if found:
         conn.execute("begin transaction")
         try:
             conn.executemany(
                 f"insert into raw.quarantine ({_QUARANTINE_COLUMNS}) "
                 "values ('_unrouted', ?, null, ?, null, ?, now()::timestamp)",
-                [(rel, reason, digest) for rel, digest, _, reason, _, _ in found])
+                [(rel, reason, digest) for rel, digest, _, reason, _ in found])
             conn.executemany(
-                f"insert into raw._load_manifest ({_MANIFEST_COLUMNS}) values ('_unrouted', ?, ?, ?, 1, 0, 1, ?, ?, "
-                "now()::timestamp, ?, null, null, null, null)",
-                [(rel, digest, size, status, reason, mtime) for rel, digest, size, reason, status, mtime in found])
+                f"insert into raw._load_manifest ({_MANIFEST_COLUMNS}) values ('_unrouted', ?, ?, ?, 1, 0, 1, "
+                "'quarantined', ?, now()::timestamp, ?, null, null, null, null)", found)
             conn.execute("commit")
         except BaseException:
             conn.execute("rollback")
             raise
-    return len(found)
+    return len(fresh) + len(found)

@@ -14,19 +14,56 @@ if snapshot() is None or not has_table("fct_ingest_files"):
     empty_state()
     st.stop()
 
-totals = query("""
+lines_known = has_table("fct_ingest_files") and "lines_reconcile" in query(
+    "select * from marts.fct_ingest_files limit 0").columns  # a snapshot published before line accounting lacks it
+line_columns = """, sum(physical_lines) as physical_lines, bool_and(lines_reconcile) as lines_reconcile,
+           count(*) filter (where status = 'not_read') as not_read""" if lines_known else ""
+totals = query(f"""
     select source_name as source, count(*) as files, sum(rows_in) as rows_in, sum(rows_loaded) as rows_loaded,
-           sum(rows_quarantined) as rows_quarantined, bool_and(counts_reconcile) as counts_reconcile
+           sum(rows_quarantined) as rows_quarantined, bool_and(counts_reconcile) as counts_reconcile{line_columns}
     from marts.fct_ingest_files group by 1 order by 1""")
 all_in, loaded, bad = (int(totals[c].sum()) for c in ("rows_in", "rows_loaded", "rows_quarantined"))
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Records received", f"{all_in:,}")
 c2.metric("Loaded", f"{loaded:,}")
 c3.metric("Quarantined", f"{bad:,}", f"{bad / all_in:.2%} of input" if all_in else None, delta_color="off")
-c4.metric("Counts reconcile", "yes" if all_in == loaded + bad else "NO")
+# Records must add up, and so must the physical lines of every text file: a quote error that merged
+# lines into one record, or line endings read wrongly, show here as lines that do not reconcile.
+records_ok = all_in == loaded + bad
+lines_ok = bool(totals["lines_reconcile"].fillna(True).all()) if lines_known else None
+c4.metric("Counts reconcile", "yes" if records_ok and lines_ok is not False else "NO",
+          help="Records: received = loaded + quarantined. Lines: every physical line of each CSV / JSON Lines "
+               "file is a header, blank, a record or a continuation of a multi-line record."
+               + ("" if lines_known else " (line counts: this snapshot predates them)"))
 
 st.subheader("By source")
 st.dataframe(totals, hide_index=True, width="stretch")
+
+if lines_known:
+    skipped = query("""select source_name as source, source_file as entry, note as reason, loaded_at as seen_at
+                       from marts.fct_ingest_files where status = 'not_read' order by source_file""")
+    if not skipped.empty:
+        st.subheader("Entries not read")
+        st.caption("Links, devices, hidden files and anything resolving outside the landing folder are never "
+                   "opened; each is listed here with the reason instead of being skipped silently.")
+        st.dataframe(skipped, hide_index=True, width="stretch")
+
+if has_table("fct_ingest_duplicates"):
+    duplicates = query("""select source_name as source, count(*) as versions_dropped,
+                                 count(distinct natural_key) as keys, count(*) filter (where across_files) as across_files
+                          from marts.fct_ingest_duplicates group by 1 order by 2 desc""")
+    st.subheader("Keys delivered more than once")
+    if duplicates.empty:
+        st.caption("Every natural key arrived once.")
+    else:
+        st.caption("The latest export wins: the day in the file name, then the file's modification time, then "
+                   "the file name, then the line. The versions dropped:")
+        st.dataframe(duplicates, hide_index=True, width="stretch")
+        dropped = query("""select source_name as source, natural_key, source_file as dropped_file, line as dropped_line,
+                                  kept_file, kept_line from marts.fct_ingest_duplicates
+                           order by source_name, natural_key limit 5000""")
+        with st.expander("Every dropped version"):
+            st.dataframe(dropped, hide_index=True, width="stretch")
 
 if has_table("fct_turns"):
     # Masking happens in staging; these counts show it ran on what the dashboards read.

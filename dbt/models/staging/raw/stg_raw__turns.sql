@@ -58,12 +58,8 @@ masked as (
         turn_index,
         speaker,
         ts,
-        -- Patterns first (an e-mail such as ada.l@... must go whole), then the CRM's names.
-        {{ mask_names(mask_pii('text'), 'full_name', 'given_name', 'family_name') }} as text,
-        len(regexp_extract_all(
-            {{ mask_names(mask_pii('text'), 'full_name', 'given_name', 'family_name') }},
-            '\[(EMAIL|ID_CARD|BANK_CARD|PHONE|NAME)\]'
-        )) as pii_items_masked
+        -- Recognisers first (an e-mail such as ada.l@... must go whole), then the CRM's names.
+        {{ mask_names(mask_pii('text'), 'full_name', 'given_name', 'family_name') }} as text
     from with_names
 ),
 
@@ -75,7 +71,7 @@ final as (
         ts,
         text,
         length(text) as text_length,
-        pii_items_masked
+        len(regexp_extract_all(text, '{{ pii_token_pattern() }}')) as pii_items_masked
     from masked
 )
 
