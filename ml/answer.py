@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from ml.classifier import predict, warm_up
+from ml.classifier import model_labels, predict, warm_up
 from ml.embeddings import get_embedder
 from ml.emotion import VOICE_COLUMNS, VoiceHead
 from ml.knowledge_graph import answer_path, search_nodes
@@ -195,15 +195,22 @@ class AnswerEngine:
         return (path.names[order[0]], float(p[order[0]]), float(threshold), f"{method} embeddings ({accuracy})",
                 [(path.names[i], round(float(p[i]), 4)) for i in order])
 
-    def _emotion(self, text: str, voice: dict[str, float] | None) -> tuple[str | None, float, str]:
+    def _emotion(self, text: str, voice: dict[str, float] | None) -> tuple[str | None, float, str, float]:
+        """(emotion, its probability, source, probability that the customer is upset: every negative emotion).
+
+        Why the upset share: "angry 55%, anxious 30%" is a customer to hand to a person although
+        neither emotion alone passes the bar; the calibrated probabilities of the negative emotions add up.
+        """
         if not self.emotion_dir:
-            return None, 0.0, "no emotion model in this snapshot"
+            return None, 0.0, "no emotion model in this snapshot", 0.0
         labels, confidence, probs = predict(self.emotion_dir, [text], device=self.device)
         if voice and self.voice_head and all(k in voice for k in VOICE_COLUMNS):
             fused = self.voice_head.fuse(probs, np.array([[float(voice[k]) for k in VOICE_COLUMNS]]))[0]
             best = int(np.argmax(fused))
-            return self.voice_head.labels[best], float(fused[best]), "text + voice (multimodal head)"
-        return labels[0], float(confidence[0]), "text"
+            upset = sum(float(p) for name, p in zip(self.voice_head.labels, fused) if name in NEGATIVE_EMOTIONS)
+            return self.voice_head.labels[best], float(fused[best]), "text + voice (multimodal head)", upset
+        upset = sum(float(p) for name, p in zip(model_labels(self.emotion_dir), probs[0]) if name in NEGATIVE_EMOTIONS)
+        return labels[0], float(confidence[0]), "text", upset
 
     def _retrieve(self, query: np.ndarray, intent: str | None, language: str, k: int = 3) -> list[KnowledgeAnswer]:
         """Best passages by cosine similarity, one per article; the predicted intent's articles break ties."""
@@ -313,7 +320,7 @@ class AnswerEngine:
         lap("embedding")
         intent, intent_confidence, escalate_below, intent_source, top = self._intent(text or " ", query)
         lap("intent")
-        emotion, emotion_confidence, emotion_source = self._emotion(text or " ", voice)
+        emotion, emotion_confidence, emotion_source, upset = self._emotion(text or " ", voice)
         lap("emotion")
         graph_answers, products = self._graph(text, intent, language)
         retrieved = self._retrieve(query, intent, language, top_k)
@@ -325,8 +332,9 @@ class AnswerEngine:
         if intent is None or intent_confidence < escalate_below:
             bar = "no calibrated bar reached" if escalate_below > 1 else f"< {escalate_below:.0%}"
             reasons.append(f"intent uncertain ({intent_confidence:.0%}, {bar})")
-        if emotion in NEGATIVE_EMOTIONS and emotion_confidence >= self.min_negative_confidence:
-            reasons.append(f"customer is {emotion} ({emotion_confidence:.0%})")
+        if upset >= self.min_negative_confidence:
+            named = emotion if emotion in NEGATIVE_EMOTIONS else " or ".join(NEGATIVE_EMOTIONS)
+            reasons.append(f"customer is {named} ({emotion_confidence:.0%}; upset {upset:.0%})")
         if HUMAN_REQUEST.search(text):
             reasons.append("customer asks for a person")
         cross_sell = None if reasons else self._cross_sell(customer_id)  # no offers to an unhappy customer
