@@ -30,7 +30,7 @@ EVENTS = ("sign_in", "sign_in_failed", "sign_in_throttled", "sign_out", "export"
 def audit_path() -> Path:
     from service_insight.settings import get_settings
 
-    return get_settings().data_dir / "audit" / "events.jsonl"
+    return get_settings().audit_log
 
 
 def record(event: str, user: str | None, path: Path | None = None, **detail) -> dict:

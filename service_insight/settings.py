@@ -98,6 +98,11 @@ class Settings:
         """A small JSON file naming the current snapshot; replaced atomically on publish."""
         return self.snapshot_dir / "CURRENT.json"
 
+    @property
+    def audit_log(self) -> Path:
+        """The dashboards' append-only audit log (dashboards/audit.py); each build copies it into the warehouse."""
+        return self.data_dir / "audit" / "events.jsonl"
+
     def candidates(self) -> tuple[str, ...] | None:
         """The configured text-model candidates, or None for the trainer's default."""
         names = tuple(n.strip() for n in self.text_candidates.split(",") if n.strip())

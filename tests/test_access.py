@@ -335,6 +335,39 @@ def test_a_role_change_and_a_sign_out_are_audited_and_only_admins_read_the_log(a
         ("role_change", "analyst", "admin"), ("sign_out", None, None)]
 
 
+def test_the_audit_log_is_copied_into_the_warehouse_once_and_edits_are_reported(tmp_path):
+    import duckdb
+
+    from dashboards import audit
+    from warehouse.audit_log import load_audit_log
+
+    log = tmp_path / "events.jsonl"
+    audit.record("sign_in", "ana", path=log)
+    audit.record("export", "ana", path=log, file="kpi.csv", rows=12)
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = load_audit_log(conn, log)
+    assert (first.lines_in_file, first.lines_added, first.lines_changed, first.lines_missing) == (2, 2, (), 0)
+    again = load_audit_log(conn, log)
+    assert again.lines_added == 0 and again.lines_changed == ()  # idempotent
+    audit.record("role_change", "sue", path=log, before="analyst", after="admin")
+    with log.open("ab") as fh:
+        fh.write(b"not json at all\n")
+    third = load_audit_log(conn, log)
+    assert third.lines_added == 2
+    rows = conn.execute("select line_no, event, user_name, detail, raw_line from raw.audit_events order by line_no").fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [(1, "sign_in", "ana"), (2, "export", "ana"),
+                                                   (3, "role_change", "sue"), (4, "unreadable", None)]
+    assert '"rows": 12' in rows[1][3] and rows[3][4] == "not json at all"
+    assert conn.execute("select count(*) from raw.audit_events where event_at is null").fetchone()[0] == 1
+    # Someone erases the export from the log and drops the last line: the warehouse keeps what it copied.
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0] + lines[1].replace(b"export", b"sign_out") + lines[2])
+    edited = load_audit_log(conn, log)
+    assert edited.lines_changed == (2,) and edited.lines_missing == 1 and edited.lines_added == 0
+    assert conn.execute("select event from raw.audit_events where line_no = 2").fetchone()[0] == "export"
+    assert load_audit_log(conn, tmp_path / "absent.jsonl").lines_in_file == 0
+
+
 @pytest.mark.slow
 def test_quarantined_records_are_read_by_data_stewards_only(use_built, access_file):
     from dashboards.access import QUARANTINE_HIDDEN

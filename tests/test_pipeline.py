@@ -142,6 +142,7 @@ def test_rematerializing_changes_nothing(use_built):
     raw_meta = {e.asset_key.to_user_string(): e.materialization.metadata
                 for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw"}
     assert raw_meta.pop("raw/unrouted_files")["new_unrouted_files"].value == 0
+    assert raw_meta.pop("raw/audit_events")["lines_added"].value == 0
     ml_meta = {e.asset_key.to_user_string(): e.materialization.metadata
                for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "ml"}
     assert ml_meta["ml/intent_model"]["status"].value == "reused"  # same labels: no retraining

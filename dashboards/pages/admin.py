@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboards import audit
+from dashboards import audit, data
 from dashboards.access import has_role
 from dashboards.widgets import download_button
 
@@ -24,6 +24,16 @@ for column, (label, kinds) in zip(st.columns(4), (("Sign-ins", ["sign_in"]),
                                                   ("Failed or refused sign-ins", ["sign_in_failed", "sign_in_throttled"]),
                                                   ("Exports", ["export"]), ("Role changes", ["role_change"]))):
     column.metric(label, f"{int(sum(counted.get(k, 0) for k in kinds)):,}")
+if data.has_table("fct_audit_events"):
+    copied = data.query("select count(*) as n, count(*) filter (where unreadable) as unreadable, "
+                        "max(loaded_at) as last_copy from marts.fct_audit_events")
+    n, bad, last_copy = int(copied.iloc[0]["n"]), int(copied.iloc[0]["unreadable"]), copied.iloc[0]["last_copy"]
+    when = f", last copied {pd.Timestamp(last_copy):%Y-%m-%d %H:%M} UTC" if n else ""
+    st.caption(f"Warehouse copy `marts.fct_audit_events`: {n:,} event(s) as of the last build{when}"
+               f"{f', {bad} unreadable line(s)' if bad else ''}; {max(0, len(events) - n):,} newer in the log. "
+               "A line edited after it was copied keeps its first copy there and is reported by the build.")
+else:
+    st.caption("No warehouse copy of the audit log yet: the next build copies it into `marts.fct_audit_events`.")
 if events.empty:
     st.info("No event recorded yet: sign-ins, exports and role changes appear here as they happen.")
     st.stop()

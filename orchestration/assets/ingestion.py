@@ -12,6 +12,8 @@ from dagster import (
 
 from orchestration.partitions import DAILY, day_filter
 from orchestration.resources import WarehouseResource
+from service_insight.settings import get_settings
+from warehouse.audit_log import load_audit_log
 from warehouse.ingest import load_source, quarantine_unrouted
 from warehouse.sources import SOURCES, SourceSpec
 
@@ -69,4 +71,30 @@ def unrouted_files(context: AssetExecutionContext, warehouse: WarehouseResource)
     return MaterializeResult(metadata={"new_unrouted_files": found})
 
 
-raw_assets = [build_raw_asset(spec) for spec in SOURCES] + [unrouted_files]
+@asset(
+    key=AssetKey(["raw", "audit_events"]),
+    group_name="ingestion",
+    description="The dashboards' audit log (sign-ins, failures, refusals, sign-outs, exports, role changes) copied "
+                "line by line into raw.audit_events; lines edited after they were copied are reported.",
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+)
+def audit_events(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    path = get_settings().audit_log
+    with warehouse.connect() as conn:
+        report = load_audit_log(conn, path)
+    context.log.info(f"audit log {path}: {report.lines_in_file} line(s), {report.lines_added} new")
+    if report.lines_changed or report.lines_missing:
+        context.log.warning(
+            f"audit log {path} was edited after it was copied: {len(report.lines_changed)} line(s) changed "
+            f"(first: {list(report.lines_changed[:5])}), {report.lines_missing} line(s) gone; "
+            "the warehouse keeps the earlier copy")
+    return MaterializeResult(metadata={
+        "lines_in_file": report.lines_in_file,
+        "lines_added": report.lines_added,
+        "lines_changed": len(report.lines_changed),
+        "lines_missing": report.lines_missing,
+    })
+
+
+raw_assets = [build_raw_asset(spec) for spec in SOURCES] + [unrouted_files, audit_events]
