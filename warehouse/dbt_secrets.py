@@ -33,17 +33,7 @@ def define_key_macro(conn, key: str) -> None:
 
 def _mask_batch(texts: pa.Array) -> pa.Array:
     """A vector of texts masked; NULL stays NULL; a text repeated in the batch (agent greetings) is masked once."""
-    seen: dict[str, str] = {}
-    out = []
-    for text in texts.to_pylist():
-        if text is None:
-            out.append(None)
-            continue
-        masked = seen.get(text)
-        if masked is None:
-            masked = seen[text] = pii.mask(text)
-        out.append(masked)
-    return pa.array(out, type=pa.string())
+    return pa.array(pii.mask_many(texts.to_pylist()), type=pa.string())
 
 
 def register_mask_function(conn) -> None:

@@ -38,11 +38,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
+from warehouse import pii_ner
+
 TOKENS = ("PHONE", "EMAIL", "BANK_CARD", "ID_CARD", "IBAN", "SSN", "PASSPORT", "IP", "ADDRESS", "NAME",
           "BIRTH_DATE", "PLATE", "WECHAT")
 # On overlapping spans of equal length, the higher wins (a valid resident ID over a Luhn-valid card).
 PRIORITY = {"IBAN": 9, "ID_CARD": 8, "SSN": 7, "BANK_CARD": 6, "EMAIL": 6, "PASSPORT": 5, "BIRTH_DATE": 5,
-            "IP": 4, "PHONE": 4, "PLATE": 3, "WECHAT": 3, "ADDRESS": 2, "NAME": 1}
+            "IP": 5, "PHONE": 4, "PLATE": 3, "WECHAT": 3, "ADDRESS": 2, "NAME": 1}
 # Matches any masking token; dbt/macros/mask_pii.sql pii_token_pattern() spells the same list.
 TOKEN_PATTERN = r"\[(" + "|".join(TOKENS) + r")\]"
 
@@ -207,7 +209,8 @@ _SSN_CUE = re.compile(r"ssn|social security|social sec|\bsocial\b")
 _PASSPORT_CUE = re.compile(r"passport|护照|reisepass|pasaporte|passeport")
 _PLATE_CUE = re.compile(r"plate|\breg\b|registration|kennzeichen|matr[ií]cula|plaque|immatriculation|车牌")
 _WECHAT_CUE = re.compile(r"wechat|weixin|微信|\bvx\b|v信|\bwx\b|威信")
-_VERSION_CUE = re.compile(r"version|versión|\bv\.?\s*$|firmware|build|release|app ")
+_VERSION_CUE = re.compile(r"version|versión|\bv\.?\s*$|firmware|build|release|app |版本|固件|"
+                          r"(?:ios|android|harmonyos|windows|macos|miui|emui) $")
 _BIRTH_CUE = re.compile(
     r"born|birth|\bdob\b|d\.o\.b|出生|生日|生于|geboren|geburt|\bgeb\.|nacimiento|nac[ií]|cumpleaños|"
     r"\bnée?\b|naissance|anniversaire")
@@ -523,7 +526,15 @@ _STRONG_CUE = re.compile(
     # sign-offs
     r"(?:kind |best |warm )?regards,?|sincerely,?|thanks,|cheers,|mit freundlichen grüßen,?|"
     r"(?:viele|beste|liebe) grüße,?|mfg,?|un saludo,?|saludos,?|atentamente,?|cordialement,?|bien à vous,?|"
-    r"salutations,?|"
+    r"salutations,?|(?:lg|vg|gruß|grüße|liebe grüße),?|"
+    # greetings and thanks addressed to a person ("Hallo Lena", "Gracias Marta", "Merci Jean-Baptiste")
+    # (after a greeting and a comma a sentence starts more often than a name: greetings take no comma)
+    r"hi|hey|hello|dear|hallo|hola|bonjour|bonsoir|salut|coucou|buenas|buenos días|estimado|estimada|"
+    r"querido|querida|cher|chère|liebe|lieber|sehr geehrte|sehr geehrter|guten tag|"
+    r"(?:thanks|thank you|thx|ty|danke|danke schön|vielen dank|gracias|muchas gracias|merci|merci beaucoup),?|"
+    # asking for a person, and holders named without a colon
+    r"ask for|(?:pregunte|pregunta|preguntad) por|demandez|demande|fragen sie nach|frag nach|inhaber(?:in)?|"
+    r"se llama|titulaire du contrat|le titulaire|la titulaire|"
     # the people a customer names: staff, couriers, family, neighbours
     r"agent|advisor|adviser|representative|rep|driver|courier|technician|engineer|fahrer|mitarbeiter(?:in)?|"
     r"berater(?:in)?|techniker|el agente|la agente|el repartidor|el técnico|le livreur|le conseiller|"
@@ -556,6 +567,11 @@ Chinese German French Spanish Monday Tuesday Wednesday Thursday Friday Saturday 
 March April May June July August September October November December Prime Premium Gold Silver VIP
 What Can Could Would Should Where When Why How Who Which Please Is Are Do Does Did Yes No Ok Okay Hi Hello Hey
 Thanks Thank Sorry Dear Was Wie Wo Warum Wann Bitte Ja Nein Qué Cómo Dónde Por Sí Quoi Comment Pourquoi Oui Non
+You Sir Sirs Madam Madams Everyone All Folks Guys Team Buenos Buenas Good Morning Afternoon Evening Bon Bonne
+Zusammen Schön Beaucoup Tout Tous Alle Todos Equipo Équipe Estimado Estimada Liebe Lieber Sehr Geehrte Geehrter
+Kundenservice Servicio Soporte Support Service Again Anyway However Hallo Grüße Gruß Saludos Hola Salut Bonjour
+Ich Wir Er Es Das Der Die Und Aber Für Mit Hier Je Nous Il Elle Et Mais Pour Avec Voici Voilà Yo Nosotros El La
+Le Les Los Las Pero Para Con Aquí Mum Mom Dad Email E-Mail Mail Tel Phone Telefon Konto IBAN Damen Herren
 """.split())
 
 _CN_COMPOUND = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "慕容", "令狐", "尉迟", "公孙", "夏侯", "长孙",
@@ -579,7 +595,7 @@ _CN_HONORIFIC_NAME = re.compile(f"{_CN_SURNAME}{_CN_GIVEN}{{0,2}}?(?={_CN_HONORI
 _CN_CUE_NAME = re.compile(
     r"(?:我叫|我是|名字是|名字叫|姓名[:：]?|收件人[:：]?|联系人[:：]?|持卡人[:：]?|收货人[:：]?|"
     r"(?:朋友|老公|老婆|丈夫|妻子|儿子|女儿|妈妈|爸爸|同事|邻居|快递员|快递小哥|配送员|司机|客服|师傅|店员|"
-    r"经理|主管)(?:叫|是|名叫)?|转告|请找|联系)"
+    r"经理|主管|专员|客服专员)(?:叫|是|名叫)?|转告|请找|联系|收款人[:：]?|名字[是叫]?[:：，, ]?|交给|转交|谢谢)"
     rf" ?((?:[小老](?={_CN_SURNAME}))?{_CN_SURNAME}{_CN_GIVEN}{{0,2}})")
 # "我姓黄": the surname alone; "让李雷给我回电话": a name between a request verb and what the person should do.
 _CN_SURNAME_ONLY = re.compile(rf"(?:我姓|免贵姓|姓)({_CN_SURNAME})")
@@ -773,8 +789,12 @@ def _wanted(needs: str, t: _Text) -> bool:
 _MAYBE_WECHAT = re.compile(r"(?i)wechat|weixin|微信|vx|v信|wx|威信")
 
 
-def find(text: str) -> list[Finding]:
-    """Every personal-data span in ``text``, without overlaps, in text order."""
+def find(text: str, names: list[tuple[int, int]] | None = None) -> list[Finding]:
+    """Every personal-data span in ``text``, without overlaps, in text order.
+
+    ``names``: person-name spans a name model already found in this text (``mask_many`` runs the
+    model over a whole batch); None runs it here, on this text alone.
+    """
     if not text:
         return []
     t = _Text(text)
@@ -789,6 +809,12 @@ def find(text: str) -> list[Finding]:
         for start, end in rec.find(text, t):
             if end > start:
                 candidates.append(Finding(start, end, rec.type, rec.name))
+    if names is None and t.upper:
+        names = pii_ner.find_names([text])[0]
+    for start, end in names or ():
+        span = _strip_not_names(start, text[start:end])
+        if span and span[1] > span[0]:
+            candidates.append(Finding(span[0], span[1], "NAME", "person_name_model"))
     if len(candidates) <= 1:
         return candidates
     candidates.sort(key=lambda f: (-(f.end - f.start), -PRIORITY[f.type], f.start))
@@ -802,11 +828,7 @@ def find(text: str) -> list[Finding]:
     return kept
 
 
-def mask(text: str | None) -> str | None:
-    """``text`` with every personal-data span replaced by its typed token (``[PHONE]``, ``[NAME]``...)."""
-    if text is None:
-        return None
-    findings = find(text)
+def _apply(text: str, findings: list[Finding]) -> str:
     if not findings:
         return text
     parts, pos = [], 0
@@ -816,6 +838,21 @@ def mask(text: str | None) -> str | None:
         pos = f.end
     parts.append(text[pos:])
     return "".join(parts)
+
+
+def mask(text: str | None) -> str | None:
+    """``text`` with every personal-data span replaced by its typed token (``[PHONE]``, ``[NAME]``...)."""
+    if text is None:
+        return None
+    return _apply(text, find(text))
+
+
+def mask_many(texts: list[str | None]) -> list[str | None]:
+    """``mask`` over many texts, the name model run once over the batch; a repeated text is masked once."""
+    unique = list(dict.fromkeys(t for t in texts if t))
+    names = pii_ner.find_names(unique)
+    masked = {t: _apply(t, find(t, n)) for t, n in zip(unique, names)}
+    return [None if t is None else masked.get(t, t) for t in texts]
 
 
 def count(text: str | None) -> int:
