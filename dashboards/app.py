@@ -18,31 +18,50 @@ from dashboards.data import Filters, query, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PAGES = [
-    st.Page(str(ROOT / "dashboards" / "pages" / "overview.py"), title="Overview", icon=":material/monitoring:",
-            url_path="overview", default=True),
-    st.Page(str(ROOT / "dashboards" / "pages" / "answer.py"), title="Live answer", icon=":material/bolt:",
-            url_path="answer"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "data_quality.py"), title="Data quality", icon=":material/rule:",
-            url_path="data_quality"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "tickets.py"), title="Tickets", icon=":material/confirmation_number:",
-            url_path="tickets"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "forecast.py"), title="Forecast & staffing",
-            icon=":material/query_stats:", url_path="forecast"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "value.py"), title="Value", icon=":material/sell:", url_path="value"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "emotion.py"), title="Emotion", icon=":material/mood_bad:",
-            url_path="emotion"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "quality.py"), title="Quality", icon=":material/fact_check:",
-            url_path="quality"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "knowledge_graph.py"), title="Knowledge graph", icon=":material/hub:",
-            url_path="knowledge_graph"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "languages.py"), title="Languages", icon=":material/translate:",
-            url_path="languages"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "models.py"), title="Models", icon=":material/model_training:",
-            url_path="models"),
-    st.Page(str(ROOT / "dashboards" / "pages" / "admin.py"), title="Admin", icon=":material/admin_panel_settings:",
-            url_path="admin"),
-]
+def _page(script: str, title: str, icon: str, **kwargs) -> st.Page:
+    return st.Page(str(ROOT / "dashboards" / "pages" / f"{script}.py"), title=title, icon=f":material/{icon}:",
+                   url_path=kwargs.pop("url_path", script), **kwargs)
+
+
+OVERVIEW = _page("overview", "Overview", "monitoring")
+
+
+def _home() -> None:
+    """The app root: straight on to the Overview at its own URL.
+
+    Why not make the Overview the default page: Streamlit serves a default page only at "/" and
+    answers its own name (/overview, the address people bookmark and share) with "Page not found".
+    """
+    st.switch_page(OVERVIEW)
+
+
+# The menu, in sections.
+SECTIONS = {
+    "Operations": [
+        st.Page(_home, title="Overview", url_path="home", default=True, visibility="hidden"),
+        OVERVIEW,
+        _page("answer", "Live answer", "bolt"),
+        _page("tickets", "Tickets", "confirmation_number"),
+        _page("forecast", "Forecast & staffing", "query_stats"),
+    ],
+    "Customers": [
+        _page("emotion", "Emotion", "mood_bad"),
+        _page("languages", "Languages", "translate"),
+    ],
+    "Quality": [
+        _page("quality", "Quality", "fact_check"),
+        _page("data_quality", "Data quality", "rule"),
+    ],
+    "Insight": [
+        _page("value", "Value", "sell"),
+        _page("knowledge_graph", "Knowledge graph", "hub"),
+    ],
+    "Models": [_page("models", "Models", "model_training")],
+    "Admin": [
+        _page("admin", "Admin", "admin_panel_settings"),
+    ],
+}
+PAGES = [page for pages in SECTIONS.values() for page in pages if page.visibility == "visible"]
 
 
 def sidebar_filters() -> None:
@@ -80,4 +99,4 @@ def main() -> None:
     st.set_page_config(page_title="Service Insight", page_icon=":material/support_agent:", layout="wide")
     login_gate()  # stops the run at a login form when SI_AUTH_FILE is set and nobody is signed in
     sidebar_filters()
-    st.navigation(PAGES).run()
+    st.navigation(SECTIONS).run()

@@ -21,7 +21,7 @@ from service_insight.settings import PROJECT_ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = PROJECT_ROOT / "tests" / "artifacts" / "screenshots"
-PAGES = {"overview": ("", "Overview"), "data_quality": ("data_quality", "Data quality"),  # the default page is "/"
+PAGES = {"overview": ("", "Overview"), "overview_by_name": ("overview", "Overview"), "data_quality": ("data_quality", "Data quality"),  # the default page is "/"
          "emotion": ("emotion", "Emotion"), "quality": ("quality", "Quality"),
          "knowledge_graph": ("knowledge_graph", "Knowledge graph"), "languages": ("languages", "Languages"),
          "models": ("models", "Models"), "tickets": ("tickets", "Tickets"),

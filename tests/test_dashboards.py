@@ -84,3 +84,15 @@ def test_pages_show_an_empty_state_before_the_first_build(tmp_path):
         at = run_page(page)
         assert not at.exception
         assert any("snapshot" in i.value.lower() for i in at.info)
+
+
+def test_the_menu_has_sections_and_the_root_opens_the_overview(tmp_path):
+    from dashboards.app import PAGES as MENU
+    from dashboards.app import SECTIONS
+
+    assert list(SECTIONS) == ["Operations", "Customers", "Quality", "Insight", "Models", "Admin"]
+    scripts = [str(p._page.relative_to(PROJECT_ROOT)) for p in MENU]
+    assert sorted(scripts) == sorted(PAGES) and len(scripts) == len(set(scripts))  # every page once
+    point_settings_at(tmp_path)
+    at = run_page(None)  # "/" hands over to the Overview at its own URL (/overview)
+    assert not at.exception and "Overview" in [t.value for t in at.title]

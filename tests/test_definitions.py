@@ -112,3 +112,54 @@ def test_abcd_export_comes_in_through_the_same_validation(tmp_path):
             assert report.rows_quarantined == 0, name
         assert c.execute("select count(*) from raw.turns").fetchone()[0] == counts["turns"]
         assert c.execute("select count(distinct intent) from raw.annotations").fetchone()[0] >= 2
+
+
+def test_every_setting_lives_in_one_place_and_is_documented():
+    """Settings are read in service_insight.settings only: the Dagster resource copies none, and the README lists each."""
+    import dataclasses
+    import inspect
+    import re
+
+    from orchestration.resources import WarehouseResource
+    from service_insight import settings
+    from service_insight.settings import PROJECT_ROOT, Settings, get_settings
+
+    assert not WarehouseResource.model_fields, "configure the resource through service_insight.settings"
+    built_from_env = inspect.getsource(get_settings)
+    for field in dataclasses.fields(Settings):
+        assert re.search(rf"\b{field.name}=", built_from_env), f"Settings.{field.name} is not read from the environment"
+    readme = set(re.findall(r"SI_[A-Z_0-9]+", (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")))
+    read = set(re.findall(r"\"(SI_[A-Z_0-9]+)\"", inspect.getsource(settings)))
+    assert read and not read - readme, f"settings missing from the README's table: {sorted(read - readme)}"
+    resource = WarehouseResource()
+    assert resource.settings == get_settings() and resource.base_for("intent") == get_settings().intent_base
+
+
+def _dbt_source_tables(file_name: str) -> dict[str, dict]:
+    import yaml
+
+    from service_insight.settings import DBT_PROJECT_DIR
+
+    doc = yaml.safe_load((DBT_PROJECT_DIR / "models" / "staging" / "raw" / file_name).read_text(encoding="utf-8"))
+    return {t["name"]: t for source in doc["sources"] for t in source["tables"]}
+
+
+def _tests_of(column: dict) -> set[str]:
+    return {t if isinstance(t, str) else next(iter(t)) for t in column.get("data_tests", [])}
+
+
+def test_the_dbt_sources_declare_the_landing_contract_column_by_column():
+    """warehouse/sources.py is the contract; the dbt source YAML must say the same, required columns not_null."""
+    from warehouse.ingest import _META_COLUMNS
+    from warehouse.sources import SOURCES
+
+    tables = _dbt_source_tables("_raw__sources.yml")
+    for spec in SOURCES:
+        assert spec.name in tables, f"raw.{spec.name} is in warehouse/sources.py but not in _raw__sources.yml"
+        columns = {c["name"]: c for c in tables[spec.name].get("columns", [])}
+        assert set(columns) - set(_META_COLUMNS) == set(spec.column_names), spec.name
+        for column in spec.columns:
+            if column.required:
+                assert "not_null" in _tests_of(columns[column.name]), f"raw.{spec.name}.{column.name} is required"
+    loader_tables = {"quarantine", "_load_manifest", "duplicate_keys", "audit_events"}  # written by the loaders
+    assert set(tables) == {s.name for s in SOURCES} | loader_tables

@@ -8,6 +8,7 @@ writes), with real output strings.
 from __future__ import annotations
 
 import os
+from unittest import mock
 from pathlib import Path
 
 import duckdb
@@ -90,10 +91,12 @@ def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("translation")
     database = root / "warehouse.duckdb"
     make_warehouse(database)
-    resource = WarehouseResource(database=str(database), landing_dir=str(root / "landing"),
-                                 snapshot_dir=str(root / "snapshots"), model_dir=str(root / "models"), device="cpu")
-    result = materialize(translation_assets, resources={"warehouse": resource}, instance=DagsterInstance.ephemeral(),
-                         run_config={"ops": {"ml__translation_model": {"config": TINY}}})
+    place = {"SI_WAREHOUSE_PATH": str(database), "SI_LANDING_DIR": str(root / "landing"),
+             "SI_SNAPSHOT_DIR": str(root / "snapshots"), "SI_MODEL_DIR": str(root / "models"), "SI_DEVICE": "cpu"}
+    with mock.patch.dict(os.environ, place):  # the resource reads the one settings object, as a deployment does
+        result = materialize(translation_assets, resources={"warehouse": WarehouseResource()},
+                             instance=DagsterInstance.ephemeral(),
+                             run_config={"ops": {"ml__translation_model": {"config": TINY}}})
     assert result.success
     return database, root / "models", result
 

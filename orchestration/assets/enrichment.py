@@ -12,7 +12,6 @@ SVM, their ensemble, and, with a time budget, a fine-tuned checkpoint: ``SI_<TAS
 one); every candidate's score is recorded in ``ml.ml_model_runs.candidates``.
 """
 
-from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
 
@@ -20,7 +19,6 @@ from ml.tasks import EMOTION, TEXT_TASKS, TextTask, score_task, train_task
 from ml.text_models import SelectionConfig
 from orchestration.assets.ingestion import WRITER_POOL
 from orchestration.resources import WarehouseResource
-from service_insight.settings import get_settings
 
 AGREED_INTENTS = AssetKey(["intermediate", "int_annotations__agreed_intents"])
 FIRST_MESSAGES = AssetKey(["intermediate", "int_ml__first_customer_messages"])
@@ -57,10 +55,10 @@ def model_asset(task: TextTask):
     )
     def _train(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         base = warehouse.base_for(task.name) or None
-        candidates = get_settings().candidates()
-        cfg = SelectionConfig(device=warehouse.device, base=base,
+        candidates = warehouse.settings.candidates()
+        cfg = SelectionConfig(device=warehouse.settings.device, base=base,
                               **({"candidates": candidates} if candidates else {}))
-        status, facts = train_task(task, warehouse.connect, Path(warehouse.model_dir), cfg)
+        status, facts = train_task(task, warehouse.connect, warehouse.settings.model_dir, cfg)
         context.log.info(f"{task.name} model {status}: {facts}")
         return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
 
@@ -81,7 +79,7 @@ def scoring_asset(task: TextTask):
                     "calibrated confidence; a re-run scores only records the current version has not read.",
     )
     def _score(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-        facts = score_task(task, warehouse.connect, Path(warehouse.model_dir), warehouse.device)
+        facts = score_task(task, warehouse.connect, warehouse.settings.model_dir, warehouse.settings.device)
         context.log.info(f"{task.scoring_key}: {facts}")
         return MaterializeResult(metadata=_metadata(facts))
 
@@ -94,7 +92,7 @@ enrichment_assets = [make(task) for task in TEXT_TASKS for make in (model_asset,
 def _embedder(warehouse: WarehouseResource):
     from ml.embeddings import get_embedder
 
-    return get_embedder(warehouse.embedding_model, warehouse.device)
+    return get_embedder(warehouse.settings.embedding_model, warehouse.settings.device)
 
 
 @asset(

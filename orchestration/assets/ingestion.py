@@ -4,7 +4,6 @@ Re-running is safe: files are keyed by content checksum, so only new or changed 
 """
 
 
-from pathlib import Path
 
 from dagster import (
     AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, MaterializeResult, MetadataValue, asset,
@@ -12,7 +11,6 @@ from dagster import (
 
 from orchestration.partitions import DAILY, day_filter
 from orchestration.resources import WarehouseResource
-from service_insight.settings import get_settings
 from warehouse.audit_log import load_audit_log
 from warehouse.ingest import load_source, quarantine_unrouted
 from warehouse.sources import SOURCES, SourceSpec
@@ -33,10 +31,10 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
     )
     def _raw(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         wants = day_filter(context.partition_key_range) if spec.daily else None
+        s = warehouse.settings
         with warehouse.connect() as conn:
-            report = load_source(conn, spec, Path(warehouse.landing_dir), warehouse.max_field_chars,
-                                 warehouse.load_batch_files, wants_day=wants, timezone=warehouse.timezone,
-                                 future_hours=warehouse.max_future_hours)
+            report = load_source(conn, spec, s.landing_dir, s.max_field_chars, s.load_batch_files, wants_day=wants,
+                                 timezone=s.timezone, future_hours=s.max_future_hours)
             total = conn.execute(f"select count(*) from raw.{spec.name}").fetchall()[0][0]
             quarantined_total = conn.execute(
                 "select count(*) from raw.quarantine where source = ?", [spec.name]).fetchall()[0][0]
@@ -65,7 +63,7 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
 )
 def unrouted_files(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.connect() as conn:
-        found = quarantine_unrouted(conn, Path(warehouse.landing_dir))
+        found = quarantine_unrouted(conn, warehouse.settings.landing_dir)
     if found:
         context.log.warning(f"{found} landing file(s) are in no known source folder; see the data-quality page")
     return MaterializeResult(metadata={"new_unrouted_files": found})
@@ -80,7 +78,7 @@ def unrouted_files(context: AssetExecutionContext, warehouse: WarehouseResource)
     kinds={"duckdb"},
 )
 def audit_events(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    path = get_settings().audit_log
+    path = warehouse.settings.audit_log
     with warehouse.connect() as conn:
         report = load_audit_log(conn, path)
     context.log.info(f"audit log {path}: {report.lines_in_file} line(s), {report.lines_added} new")

@@ -1,7 +1,6 @@
 """Publishing the marts as a read-only snapshot for dashboards (see warehouse/snapshot.py)."""
 
 
-from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -19,7 +18,8 @@ from warehouse.snapshot import publish
     description="Read-only copy of the marts that Streamlit reads; swapped in atomically after a good build.",
 )
 def warehouse_snapshot(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    ref = publish(Path(warehouse.database), Path(warehouse.snapshot_dir), warehouse.snapshots_to_keep, context.run_id)
+    s = warehouse.settings
+    ref = publish(s.warehouse_path, s.snapshot_dir, s.snapshots_to_keep, context.run_id)
     context.log.info(f"published snapshot {ref.version} ({len(ref.tables)} tables)")
     return MaterializeResult(metadata={
         "version": ref.version,

@@ -9,61 +9,43 @@ pair whether the translations are good enough to read.
 import json
 import os
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Optional
 
 from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
 
-from ml.language import DEFAULT_LANGUAGES
-from ml.translation import (
-    DEFAULT_MIN_CHRF, PIVOT, TranslationConfig, tatoeba_pairs, train_if_parallel_data_changed, translate_new_turns,
-)
+from ml.translation import TranslationConfig, tatoeba_pairs, train_if_parallel_data_changed, translate_new_turns
 from orchestration.assets.ingestion import WRITER_POOL
 from orchestration.resources import WarehouseResource
+from service_insight.settings import Settings
 
 STAGED_TURNS = AssetKey(["staging", "stg_raw__turns"])
 TRANSLATION_MEMORY = AssetKey(["staging", "stg_raw__translation_memory"])
 TRANSLATION_MODEL = AssetKey(["ml", "translation_model"])
 
-PIPELINE_MAX_SECONDS = 120.0  # keeps a 3,000-conversation sample build to a couple of minutes on 2 cores
-
 
 @dataclass(frozen=True)
 class TranslationOptions:
-    """The deployment's translation settings, read from the warehouse resource.
+    """The deployment's translation settings (``SI_TRANSLATION_*``, ``service_insight.settings``), parsed."""
 
-    Why ``getattr`` with defaults: the ``translation_*`` fields of ``WarehouseResource`` (set from
-    ``SI_TRANSLATION_*``) are optional, so a resource configured without them runs on these defaults.
-    """
-
-    base: str = ""  # a Hugging Face seq2seq checkpoint directory: used as it is, nothing trained
-    pivot: str = PIVOT
-    languages: tuple[str, ...] = DEFAULT_LANGUAGES
-    max_seconds: float = PIPELINE_MAX_SECONDS
-    max_steps: int = TranslationConfig.max_steps
-    min_chrf: float = DEFAULT_MIN_CHRF
-    corpora: tuple[str, ...] = ()  # extra Tatoeba-format files (english<TAB>other) to train on
-    max_turns: int = 0  # turns translated per run, 0 = all
-    threads: int = 0  # CPU threads for training and translating, 0 = torch's default
+    base: str  # a Hugging Face seq2seq checkpoint directory: used as it is, nothing trained
+    pivot: str
+    languages: tuple[str, ...]
+    max_seconds: float
+    max_steps: int
+    min_chrf: float
+    corpora: tuple[str, ...]  # extra Tatoeba-format files (english<TAB>other) to train on
+    max_turns: int  # turns translated per run, 0 = all
+    threads: int  # CPU threads for training and translating, 0 = torch's default
 
     @classmethod
-    def from_resource(cls, warehouse: WarehouseResource) -> "TranslationOptions":
-        def get(name: str, default):
-            value = getattr(warehouse, f"translation_{name}", None)
-            return default if value is None else value
+    def from_settings(cls, s: Settings) -> "TranslationOptions":
+        def as_tuple(value: str) -> tuple[str, ...]:
+            return tuple(v.strip() for v in value.replace(os.pathsep, ",").split(",") if v.strip())
 
-        def as_tuple(value) -> tuple[str, ...]:
-            if isinstance(value, str):
-                value = value.replace(os.pathsep, ",").split(",")
-            return tuple(v.strip() for v in value if v and v.strip())
-
-        d = cls()
-        return cls(base=get("base", d.base), pivot=get("pivot", d.pivot),
-                   languages=as_tuple(get("languages", d.languages)),
-                   max_seconds=float(get("max_seconds", d.max_seconds)),
-                   max_steps=int(get("max_steps", d.max_steps)), min_chrf=float(get("min_chrf", d.min_chrf)),
-                   corpora=as_tuple(get("corpora", d.corpora)), max_turns=int(get("max_turns", d.max_turns)),
-                   threads=int(get("threads", d.threads)))
+        return cls(base=s.translation_base, pivot=s.translation_pivot, languages=as_tuple(s.translation_languages),
+                   max_seconds=float(s.translation_max_seconds), max_steps=int(s.translation_max_steps),
+                   min_chrf=float(s.translation_min_chrf), corpora=as_tuple(s.translation_corpora),
+                   max_turns=int(s.translation_max_turns), threads=int(s.translation_threads))
 
 
 class TranslationTrainingConfig(Config):
@@ -123,14 +105,14 @@ def _metadata(facts: dict) -> dict:
 )
 def translation_model(context: AssetExecutionContext, warehouse: WarehouseResource,
                       config: TranslationTrainingConfig) -> MaterializeResult:
-    options = TranslationOptions.from_resource(warehouse)
-    cfg = training_config(options, config, warehouse.device)
+    options = TranslationOptions.from_settings(warehouse.settings)
+    cfg = training_config(options, config, warehouse.settings.device)
     extra_train, extra_eval = [], []
     for corpus in options.corpora:
         extra_train += tatoeba_pairs(corpus, "train", pivot=options.pivot)
         extra_eval += tatoeba_pairs(corpus, "test", pivot=options.pivot)
     status, facts = train_if_parallel_data_changed(
-        warehouse.connect, Path(warehouse.model_dir), cfg, options.pivot, options.base or None,
+        warehouse.connect, warehouse.settings.model_dir, cfg, options.pivot, options.base or None,
         extra_train, extra_eval, options.min_chrf)
     context.log.info(f"translation model {status}: {json.dumps(facts, ensure_ascii=False)}")
     return MaterializeResult(metadata={"status": status, **_metadata(facts)})
@@ -146,9 +128,9 @@ def translation_model(context: AssetExecutionContext, warehouse: WarehouseResour
                 "version; pivot-language turns are passed through. A re-run translates only new or changed turns.",
 )
 def turn_translations(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    options = TranslationOptions.from_resource(warehouse)
-    facts = translate_new_turns(warehouse.connect, Path(warehouse.model_dir), options.pivot, options.languages,
-                                limit=options.max_turns or None, device=warehouse.device, threads=options.threads)
+    options = TranslationOptions.from_settings(warehouse.settings)
+    facts = translate_new_turns(warehouse.connect, warehouse.settings.model_dir, options.pivot, options.languages,
+                                limit=options.max_turns or None, device=warehouse.settings.device, threads=options.threads)
     if facts.get("seconds") and facts.get("translated"):
         facts["turns_per_second"] = round(facts["turns"] / facts["seconds"], 1)
     context.log.info(f"turn translations: {json.dumps(facts, ensure_ascii=False)}")
