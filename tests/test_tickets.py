@@ -1,4 +1,4 @@
-"""Ticket automation (marts/tickets) on the session build, checked against the generator's truth.
+"""Ticket automation (intermediate/tickets, marts/tickets) on the session build, checked against the generator's truth.
 
 The marts never read the ground truth; these tests do. Each check is a plain function of the
 warehouse file and the ground-truth folder, so it can be run on any built data folder.
