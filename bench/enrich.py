@@ -42,8 +42,8 @@ def build(work: Path, conversations: int, days: int) -> float:
     from orchestration.definitions import ALL_ASSETS, build_resources
     from orchestration.partitions import landing_range_tags
     from service_insight.settings import get_settings
-    from warehouse.generator.core import GeneratorConfig
-    from warehouse.generator.writer import generate
+    from sample_data.core import GeneratorConfig
+    from sample_data.writer import generate
 
     s = get_settings()
     generate(GeneratorConfig(conversations=conversations, days=days, bad_row_rate=0), s.landing_dir,

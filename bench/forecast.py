@@ -58,8 +58,8 @@ from ml.forecasting import (  # noqa: E402
     series_tasks,
     summarize_backtest,
 )
-from warehouse.generator.calendar import CHANNELS  # noqa: E402
-from warehouse.generator.core import ContactCentreSimulator, GeneratorConfig  # noqa: E402
+from sample_data.calendar import CHANNELS  # noqa: E402
+from sample_data.core import ContactCentreSimulator, GeneratorConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLIDAYS_SEED = ROOT / "dbt" / "seeds" / "holidays.csv"

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
 
-from warehouse.generator.core import GeneratorConfig  # noqa: E402
-from warehouse.generator.writer import generate  # noqa: E402
+from sample_data.core import GeneratorConfig  # noqa: E402
+from sample_data.writer import generate  # noqa: E402
 from warehouse.ingest import load_source  # noqa: E402
 from warehouse.sources import SOURCE_BY_NAME  # noqa: E402
 

@@ -110,8 +110,8 @@ def realistic_texts(n: int, seed: int = 3) -> list[str]:
     """``n`` turns as the sample generator writes them (customers and agents, five languages)."""
     from datetime import datetime, timedelta
 
-    from warehouse.generator.calendar import CHANNELS
-    from warehouse.generator.core import ContactCentreSimulator, GeneratorConfig
+    from sample_data.calendar import CHANNELS
+    from sample_data.core import ContactCentreSimulator, GeneratorConfig
 
     config = GeneratorConfig(conversations=max(200, n // 8), days=30, seed=seed)
     sim = ContactCentreSimulator(config)

@@ -3,7 +3,7 @@
     python bench/rules.py [--sizes 10000,100000,1000000] [--min-support 0.002]
                           [--min-confidence 0.1] [--min-lift 2.0] [--max-len 3] [--json OUT]
 
-Baskets are drawn the way the generator draws orders (``warehouse/generator/core.py``,
+Baskets are drawn the way the generator draws orders (``sample_data/core.py``,
 ``_make_orders``): a first product by catalogue popularity, each planted bundle partner of that
 product with the bundle's probability, then zero to two extra products by popularity. So the
 structure to find is the generator's own (``planted_bundles()``), and every size reports how
@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 from scipy import sparse  # noqa: E402
 
 from ml.basket_rules import Baskets, mine_rules, pair_rules_baseline, planted_recovery  # noqa: E402
-from warehouse.generator import phrasebank as pb  # noqa: E402
-from warehouse.generator.core import planted_bundles  # noqa: E402
+from sample_data import phrasebank as pb  # noqa: E402
+from sample_data.core import planted_bundles  # noqa: E402
 
 MINERS = ("fpgrowth", "pairs")
 

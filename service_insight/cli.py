@@ -41,8 +41,8 @@ def _dagster_home() -> Path:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from warehouse.generator.core import GeneratorConfig
-    from warehouse.generator.writer import generate
+    from sample_data.core import GeneratorConfig
+    from sample_data.writer import generate
 
     s = get_settings()
     if args.clean:

@@ -41,8 +41,8 @@ def point_settings_at(data_dir: Path) -> None:
 
 def generate_sample(data_dir: Path, scale: int = SMALL_SCALE, days: int = SMALL_DAYS, seed: int = 7) -> dict:
     from service_insight.settings import get_settings
-    from warehouse.generator.core import GeneratorConfig
-    from warehouse.generator.writer import generate
+    from sample_data.core import GeneratorConfig
+    from sample_data.writer import generate
 
     point_settings_at(data_dir)
     s = get_settings()

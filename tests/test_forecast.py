@@ -463,7 +463,7 @@ def test_bad_vars_fall_back_or_are_clamped():
 # ---- the holiday seed ----------------------------------------------------------------------
 
 def test_the_holiday_seed_covers_every_special_day_the_generator_plants():
-    from warehouse.generator.calendar import holiday_calendar
+    from sample_data.calendar import holiday_calendar
 
     seed = pd.read_csv(HOLIDAYS_CSV, parse_dates=["holiday_date"])
     covered: dict[tuple[date, str], str] = {}

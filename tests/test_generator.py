@@ -11,9 +11,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from warehouse.generator import phrasebank as pb
-from warehouse.generator.core import GeneratorConfig
-from warehouse.generator.writer import generate
+from sample_data import phrasebank as pb
+from sample_data.core import GeneratorConfig
+from sample_data.writer import generate
 
 
 def _digest(folder: Path) -> dict[str, str]:

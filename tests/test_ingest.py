@@ -295,8 +295,8 @@ def test_files_in_unknown_folders_are_reported_once(conn, tmp_path):
 
 def test_the_hostile_corpus_loads_as_its_expectations_say(conn, tmp_path):
     """Loader-level check of tests/hostile_corpus.py (the end-to-end run is in test_hostile_input.py)."""
-    from warehouse.generator.core import GeneratorConfig
-    from warehouse.generator.writer import generate
+    from sample_data.core import GeneratorConfig
+    from sample_data.writer import generate
     from warehouse.ingest import quarantine_unrouted
     from warehouse.sources import SOURCES
     from tests.hostile_corpus import write_hostile_corpus

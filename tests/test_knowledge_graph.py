@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from ml.knowledge_graph import answer_path, neighbourhood, search_nodes
-from warehouse.generator import phrasebank as pb
-from warehouse.generator.knowledge import kb_articles, policy_of
+from sample_data import phrasebank as pb
+from sample_data.knowledge import kb_articles, policy_of
 from warehouse.snapshot import current
 
 pytestmark = pytest.mark.slow

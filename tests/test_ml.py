@@ -12,8 +12,8 @@ import pytest
 from ml.classifier import TrainConfig, build_tokenizer, new_small_bert, predict, train_text_classifier
 from tests.conftest import point_settings_at
 from tests.ml_views import create_ml_input_views
-from warehouse.generator.core import GeneratorConfig
-from warehouse.generator.writer import generate
+from sample_data.core import GeneratorConfig
+from sample_data.writer import generate
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from warehouse.generator import phrasebank as pb
-from warehouse.generator.calendar import CHANNELS, holiday_calendar, hourly_intensity
-from warehouse.generator.pii import ascii_handle, bank_card, cn_id_card, email_address, phone_number
-from warehouse.generator.text import add_typo, chat_style, code_switch, fill
+from sample_data import phrasebank as pb
+from sample_data.calendar import CHANNELS, holiday_calendar, hourly_intensity
+from sample_data.pii import ascii_handle, bank_card, cn_id_card, email_address, phone_number
+from sample_data.text import add_typo, chat_style, code_switch, fill
 
 LANGUAGE_SHARE = {"zh": 0.45, "en": 0.33, "es": 0.08, "fr": 0.07, "de": 0.07}
 EMOTIONS = ("neutral", "satisfied", "confused", "anxious", "angry")

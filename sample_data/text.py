@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import string
 
-from warehouse.generator import phrasebank as pb
+from sample_data import phrasebank as pb
 
 _FORMATTER = string.Formatter()
 

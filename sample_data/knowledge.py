@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from warehouse.generator import phrasebank as pb
-from warehouse.generator.text import fill
+from sample_data import phrasebank as pb
+from sample_data.text import fill
 
 KB_LANGUAGES = ("en", "zh")
 

@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from warehouse.generator import phrasebank as pb
-from warehouse.generator.calendar import CHANNELS, holiday_calendar
-from warehouse.generator.core import (
+from sample_data import phrasebank as pb
+from sample_data.calendar import CHANNELS, holiday_calendar
+from sample_data.core import (
     EMOTIONS, TEAM_CATEGORY, TEAMS, Contact, ContactCentreSimulator, GeneratorConfig,
 )
-from warehouse.generator.knowledge import kb_articles, translation_memory
+from sample_data.knowledge import kb_articles, translation_memory
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
