@@ -7,6 +7,7 @@ developer who edits SQL never runs a stale manifest.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -41,6 +42,29 @@ def parse_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")
     return project_dir / "target" / "manifest.json"
+
+
+# The profile reads these; dbt re-parses the whole project (seconds, at each of a build's dbt steps)
+# when their values differ from those of the last parse.
+_PROFILE_ENV = ("SI_WAREHOUSE_PATH",)
+
+
+def _parsed_for() -> str:
+    return "\n".join(f"{name}={os.environ.get(name, '')}" for name in _PROFILE_ENV)
+
+
+def parse_for_this_environment(project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """Re-parse once when the last parse saw another warehouse path; True when it parsed.
+
+    Why: every dbt step of a build starts from ``target/partial_parse.msgpack``; parsed for another
+    profile it is thrown away and each step parses the project in full again.
+    """
+    stamp = project_dir / "target" / "parsed_for.txt"
+    if not manifest_is_stale(project_dir) and stamp.exists() and stamp.read_text() == _parsed_for():
+        return False
+    parse_dbt_project(project_dir)
+    stamp.write_text(_parsed_for())
+    return True
 
 
 def load_dbt_project() -> DbtProject:

@@ -14,7 +14,7 @@ from orchestration.assets.ingestion import raw_assets
 from orchestration.assets.publishing import warehouse_snapshot
 from orchestration.assets.transformations import service_insight_dbt_assets
 from orchestration.automation import daily_build_schedule, full_build_job, landing_files_sensor
-from orchestration.dbt_project import dbt_project
+from orchestration.dbt_project import dbt_project, parse_for_this_environment
 from orchestration.resources import WarehouseResource
 from service_insight.settings import get_settings
 
@@ -30,6 +30,7 @@ def _dbt_executable() -> str:
 def build_resources() -> dict:
     """Resources from the current settings (tests set SI_DATA_DIR first, then call this)."""
     get_settings().export_env()  # dbt reads SI_WAREHOUSE_PATH from the environment
+    parse_for_this_environment()
     return {
         "warehouse": WarehouseResource.from_settings(),
         "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(dbt_project.profiles_dir),

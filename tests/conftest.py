@@ -89,3 +89,77 @@ def use_built(built) -> BuiltWarehouse:
 
 # The hostile, twice-killed build shared by test_faults.py and test_hostile_input.py (built on first use).
 from tests.fault_build import faulted_build  # noqa: E402,F401
+
+
+@dataclass
+class Rebuild:
+    """A second `service-insight materialize` of the session build, with nothing new landed, read while it ran."""
+    returncode: int
+    output: str
+    reads: int
+    errors: list
+    versions_before: str
+    version_after: str
+    counts_before: dict
+    counts_after: dict
+    metadata: dict  # asset key -> materialization metadata of the rebuild's run
+
+
+def table_counts(warehouse_path: Path) -> dict:
+    import duckdb
+
+    with duckdb.connect(str(warehouse_path), read_only=True) as c:
+        tables = c.execute("select table_schema, table_name from information_schema.tables "
+                           "where table_schema in ('raw', 'staging', 'marts')").fetchall()
+        return {f"{s}.{t}": c.execute(f'select count(*) from {s}."{t}"').fetchone()[0] for s, t in tables}
+
+
+@pytest.fixture(scope="session")
+def rebuilt(built) -> Rebuild:
+    """One no-op rebuild serves two questions: do readers of the snapshot ever block or see partial tables
+    while a build writes (test_concurrency), and does rebuilding change nothing (test_pipeline)?
+
+    The rebuild is the console script a schedule starts, in its own process; meanwhile this process reads
+    the published snapshot in a loop, as the dashboards do.
+    """
+    import subprocess
+    import sys
+    import time
+
+    from dagster import DagsterEventType, DagsterInstance
+
+    from warehouse.snapshot import current, open_readonly
+
+    point_settings_at(built.data_dir)
+    settings = built.settings
+    expected_total = built.summary["conversations"]
+    first = current(settings.snapshot_dir)
+    before = table_counts(settings.warehouse_path)
+    log = built.data_dir / "concurrent_build.log"
+    env = {**os.environ, "SI_DATA_DIR": str(built.data_dir)}
+    build = subprocess.Popen([sys.executable, "-m", "service_insight.cli", "materialize", "--no-docs"], env=env,
+                             stdout=log.open("w"), stderr=subprocess.STDOUT)
+    reads, errors = 0, []
+    try:
+        while build.poll() is None:
+            ref = current(settings.snapshot_dir)
+            try:
+                with open_readonly(ref) as conn:
+                    total = conn.execute("select sum(contacts) from marts.fct_kpi_daily").fetchone()[0]
+                    conversations = conn.execute("select count(*) from marts.fct_conversations").fetchone()[0]
+                if total != expected_total or conversations != expected_total:
+                    errors.append(f"partial data: {total} / {conversations}")
+                reads += 1
+            except Exception as exc:  # any lock or missing table is a failure of the design
+                errors.append(repr(exc))
+            time.sleep(0.05)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    instance = DagsterInstance.from_config(str(built.data_dir / "dagster_home"))
+    run = instance.get_runs(limit=1)[0]
+    metadata = {e.dagster_event.asset_key.to_user_string(): e.dagster_event.event_specific_data.materialization.metadata
+                for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)}
+    return Rebuild(build.returncode, log.read_text(), reads, errors, first.version,
+                   current(settings.snapshot_dir).version, before, table_counts(settings.warehouse_path), metadata)

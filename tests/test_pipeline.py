@@ -127,29 +127,19 @@ def test_snapshot_holds_only_marts(use_built):
         assert c.execute("select count(*) from marts.fct_kpi_daily").fetchone()[0] > 0
 
 
-def test_rematerializing_changes_nothing(use_built):
-    def counts():
-        with wh(use_built) as c:
-            tables = c.execute("select table_schema, table_name from information_schema.tables "
-                               "where table_schema in ('raw', 'staging', 'marts')").fetchall()
-            return Counter({f"{s}.{t}": c.execute(f'select count(*) from {s}."{t}"').fetchone()[0] for s, t in tables})
-
+def test_rematerializing_changes_nothing(rebuilt):
+    """The no-op rebuild (run once for this and for test_concurrency): no table grows, no model retrains."""
+    assert rebuilt.returncode == 0, rebuilt.output[-3000:]
+    before, after = Counter(rebuilt.counts_before), Counter(rebuilt.counts_after)
+    raw_meta = {key: m for key, m in rebuilt.metadata.items() if key.startswith("raw/")}
+    assert raw_meta.pop("raw/unrouted_files")["new_unrouted_files"].value == 0
     # The audit log is the one input that moves between builds by itself: earlier tests signed in on the
     # dashboards. Its three tables must grow by exactly the lines the rerun copied, everything else not at all.
-    audit_tables = ("raw.audit_events", "staging.stg_raw__audit_events", "marts.fct_audit_events")
-    before = counts()
-    result = materialize_all()
-    assert result.success
-    after = counts()
-    raw_meta = {e.asset_key.to_user_string(): e.materialization.metadata
-                for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw"}
-    assert raw_meta.pop("raw/unrouted_files")["new_unrouted_files"].value == 0
     added = raw_meta.pop("raw/audit_events")["lines_added"].value
-    for table in audit_tables:
+    for table in ("raw.audit_events", "staging.stg_raw__audit_events", "marts.fct_audit_events"):
         assert after.pop(table) - before.pop(table) == added, table
     assert after == before
-    ml_meta = {e.asset_key.to_user_string(): e.materialization.metadata
-               for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "ml"}
+    ml_meta = {key: m for key, m in rebuilt.metadata.items() if key.startswith("ml/")}
     assert ml_meta["ml/intent_model"]["status"].value == "reused"  # same labels: no retraining
     assert ml_meta["ml/intent_predictions"]["scored"].value == 0  # nothing new to score
     for model in ("ml/emotion_model", "ml/quality_act_model", "ml/translation_model"):
@@ -162,30 +152,36 @@ def test_rematerializing_changes_nothing(use_built):
 
 
 def test_new_landing_files_load_incrementally(use_built, tmp_path):
-    """A new day arrives: only its file loads, and the marts grow by exactly its contacts."""
-    import json as _json
+    """A new day arrives: only its file loads, and the marts grow by exactly its contacts.
 
-    landing = use_built.settings.landing_dir
+    Run on a copy of the session build, so the build other tests read needs no second run to undo it.
+    """
+    import json as _json
+    import shutil
+
+    from service_insight.settings import get_settings
+    from tests.conftest import point_settings_at
+
+    copy = tmp_path / "build"
+    shutil.copytree(use_built.data_dir, copy, symlinks=True)
+    point_settings_at(copy)
+    settings = get_settings()
     header = {"conversation_id": "CVNEWDAY01", "channel": "email", "started_at": "2026-11-01 09:00:00",
               "ended_at": "2026-11-01 12:00:00", "customer_id": "C0000001", "agent_id": "A00001",
               "queue_id": "Q_general", "final_queue_id": "Q_general", "disposition": "resolved",
               "transfer_count": 0, "handle_seconds": 300}
-    path = landing / "conversations" / "conversations_2026-11-01_extra.jsonl"
+    path = settings.landing_dir / "conversations" / "conversations_2026-11-01_extra.jsonl"
     path.write_text(_json.dumps(header) + "\n")
     try:
         result = materialize_all()
         meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
         assert meta["raw/conversations"]["rows_loaded"].value == 1
         assert meta["raw/turns"]["rows_in"].value == 0
-        with wh(use_built) as c:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
             total = c.execute("select sum(contacts) from marts.fct_kpi_daily").fetchone()[0]
         assert total == use_built.summary["conversations"] + 1
     finally:
-        path.unlink()
-        with duckdb.connect(str(use_built.settings.warehouse_path)) as c:
-            c.execute("delete from raw.conversations where conversation_id = 'CVNEWDAY01'")
-            c.execute("delete from raw._load_manifest where source_file like '%_extra.jsonl'")
-        assert materialize_all().success
+        point_settings_at(use_built.data_dir)
 
 
 def test_dbt_docs_generate_builds_the_catalogue(use_built):

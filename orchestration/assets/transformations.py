@@ -1,5 +1,5 @@
 """Every dbt model, seed and test as Dagster assets, with lineage from the raw tables."""
-
+import shutil
 
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -11,4 +11,8 @@ from orchestration.dbt_project import dbt_project
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, pool=WRITER_POOL)
 def service_insight_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     """``dbt build``: models, seeds and their tests, in dependency order."""
-    yield from dbt.cli(["build"], context=context).stream()
+    invocation = dbt.cli(["build"], context=context)
+    yield from invocation.stream()
+    # Each invocation writes its own target folder (compiled SQL, logs, run results); kept, they pile up
+    # at every build. A failed one stays for inspection.
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
