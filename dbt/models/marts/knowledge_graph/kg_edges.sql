@@ -30,38 +30,11 @@ contacts_with_intent as (
     where intent is not null
 ),
 
--- catalogue and orders ---------------------------------------------------------------------
-
-in_category as (
-    select
-        {{ kg_node_id('product', 'product_id') }} as source_id,
-        'in_category' as relation,
-        {{ kg_node_id('product_category', 'category') }} as target_id,
-        1 as weight,
-        1 as evidence_count,
-        null as first_seen,
-        null as last_seen,
-        product_id as evidence
-    from products
-    where category is not null
-),
-
-order_contents as (
+contacted_order_lines as (
     -- Only orders that contacts are about are nodes; their lines say what they hold.
-    select
-        {{ kg_node_id('order', 'order_lines.order_id') }} as source_id,
-        'contains' as relation,
-        {{ kg_node_id('product', 'order_lines.product_id') }} as target_id,
-        sum(order_lines.quantity) as weight,
-        count(*) as evidence_count,
-        min(order_lines.ordered_at) as first_seen,
-        max(order_lines.ordered_at) as last_seen,
-        order_lines.order_id as evidence
+    select *
     from order_lines
-    where order_lines.order_id in (select order_id from conversation_facts where order_id is not null)
-    group by
-        order_lines.order_id,
-        order_lines.product_id
+    where order_id in (select order_id from conversation_facts where order_id is not null)
 ),
 
 order_baskets as (
@@ -86,220 +59,67 @@ baskets as (
     select * from conversation_baskets
 ),
 
-mentioned_with as (
+basket_pairs as (
     -- Bought in one order or named in one conversation. Symmetric: stored once, from the
     -- lower product id; traversal reads edges both ways.
     select
-        {{ kg_node_id('product', 'first_item.product_id') }} as source_id,
-        'mentioned_with' as relation,
-        {{ kg_node_id('product', 'second_item.product_id') }} as target_id,
-        count(distinct first_item.basket_id) as weight,
-        count(distinct first_item.basket_id) as evidence_count,
-        min(first_item.seen_at) as first_seen,
-        max(first_item.seen_at) as last_seen,
-        max(first_item.basket_id) as evidence
+        first_item.basket_id,
+        first_item.seen_at,
+        first_item.product_id as first_product_id,
+        second_item.product_id as second_product_id
     from baskets as first_item
     inner join baskets as second_item
         on first_item.basket_id = second_item.basket_id
         and first_item.product_id < second_item.product_id
-    group by
-        first_item.product_id,
-        second_item.product_id
-),
-
--- knowledge base ---------------------------------------------------------------------------
-
-resolved_by as (
-    select
-        {{ kg_node_id('intent', 'intent') }} as source_id,
-        'resolved_by' as relation,
-        {{ kg_node_id('kb_article', 'article_id') }} as target_id,
-        1 as weight,
-        1 as evidence_count,
-        null as first_seen,
-        null as last_seen,
-        article_id as evidence
-    from kb_articles
-    where intent is not null
-),
-
-applies as (
-    select
-        {{ kg_node_id('kb_article', 'article_id') }} as source_id,
-        'applies' as relation,
-        {{ kg_node_id('policy', 'policy_id') }} as target_id,
-        1 as weight,
-        1 as evidence_count,
-        null as first_seen,
-        null as last_seen,
-        article_id as evidence
-    from kb_articles
-    where policy_id is not null
-),
-
-handled_by as (
-    -- The team that owns the intent's articles.
-    select
-        {{ kg_node_id('intent', 'intent') }} as source_id,
-        'handled_by' as relation,
-        {{ kg_node_id('team', 'team_id') }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        null as first_seen,
-        null as last_seen,
-        min(article_id) as evidence
-    from kb_articles
-    where intent is not null
-        and team_id is not null
-    group by
-        intent,
-        team_id
-),
-
--- what contacts show -----------------------------------------------------------------------
-
-has_issue as (
-    -- The product of the contact's order and the contact's intent; weight = conversations.
-    select
-        {{ kg_node_id('product', 'product_id') }} as source_id,
-        'has_issue' as relation,
-        {{ kg_node_id('intent', 'intent') }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen,
-        arg_max(conversation_id, started_at) as evidence
-    from contacts_with_intent
-    where product_id is not null
-    group by
-        product_id,
-        intent
-),
-
-escalates_to_team as (
-    -- Transfers: the contact entered one team's queue and another team handled it.
-    select
-        {{ kg_node_id('intent', 'intent') }} as source_id,
-        'escalates_to' as relation,
-        {{ kg_node_id('team', 'team_id') }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen,
-        arg_max(conversation_id, started_at) as evidence
-    from contacts_with_intent
-    where is_transferred_to_other_team
-    group by
-        intent,
-        team_id
-),
-
-escalates_to_supervisor as (
-    -- The emotion rule sent the contact to a supervisor.
-    select
-        {{ kg_node_id('intent', 'intent') }} as source_id,
-        'escalates_to' as relation,
-        {{ kg_node_id('role', "'supervisor'") }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen,
-        arg_max(conversation_id, started_at) as evidence
-    from contacts_with_intent
-    where is_escalated_to_supervisor
-    group by intent
-),
-
-transfers_to as (
-    select
-        {{ kg_node_id('team', 'entry_team_id') }} as source_id,
-        'transfers_to' as relation,
-        {{ kg_node_id('team', 'team_id') }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen,
-        arg_max(conversation_id, started_at) as evidence
-    from conversation_facts
-    where is_transferred_to_other_team
-    group by
-        entry_team_id,
-        team_id
-),
-
-contacts_about as (
-    select
-        {{ kg_node_id('city', 'city') }} as source_id,
-        'contacts_about' as relation,
-        {{ kg_node_id('intent', 'intent') }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen,
-        arg_max(conversation_id, started_at) as evidence
-    from contacts_with_intent
-    where trim(coalesce(city, '')) <> ''
-    group by
-        city,
-        intent
-),
-
-raises as (
-    select
-        {{ kg_node_id('role', "'customer'") }} as source_id,
-        'raises' as relation,
-        {{ kg_node_id('intent', 'intent') }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen,
-        arg_max(conversation_id, started_at) as evidence
-    from contacts_with_intent
-    group by intent
-),
-
-member_of as (
-    -- How many agents work in each team; who they are stays out of the graph.
-    select
-        {{ kg_node_id('role', "'agent'") }} as source_id,
-        'member_of' as relation,
-        {{ kg_node_id('team', 'team_id') }} as target_id,
-        count(*) as weight,
-        count(*) as evidence_count,
-        null as first_seen,
-        null as last_seen,
-        null as evidence
-    from agents
-    where team_id is not null
-    group by team_id
 ),
 
 unioned as (
-    select * from in_category
+    -- catalogue and orders -------------------------------------------------------------------
+    {{ kg_edge('product', 'product_id', 'in_category', 'product_category', 'category',
+        from='products', where='category is not null', evidence='product_id') }}
     union all by name
-    select * from order_contents
+    {{ kg_edge('order', 'order_id', 'contains', 'product', 'product_id',
+        from='contacted_order_lines', grouped=true, weight='sum(quantity)', evidence_count='count(*)',
+        first_seen='min(ordered_at)', last_seen='max(ordered_at)', evidence='order_id') }}
     union all by name
-    select * from mentioned_with
+    {{ kg_edge('product', 'first_product_id', 'mentioned_with', 'product', 'second_product_id',
+        from='basket_pairs', grouped=true, weight='count(distinct basket_id)',
+        evidence_count='count(distinct basket_id)', first_seen='min(seen_at)', last_seen='max(seen_at)',
+        evidence='max(basket_id)') }}
     union all by name
-    select * from resolved_by
+    -- knowledge base -------------------------------------------------------------------------
+    {{ kg_edge('intent', 'intent', 'resolved_by', 'kb_article', 'article_id',
+        from='kb_articles', where='intent is not null', evidence='article_id') }}
     union all by name
-    select * from applies
+    {{ kg_edge('kb_article', 'article_id', 'applies', 'policy', 'policy_id',
+        from='kb_articles', where='policy_id is not null', evidence='article_id') }}
     union all by name
-    select * from handled_by
+    -- The team that owns the intent's articles.
+    {{ kg_edge('intent', 'intent', 'handled_by', 'team', 'team_id',
+        from='kb_articles', where='intent is not null and team_id is not null', grouped=true,
+        weight='count(*)', evidence_count='count(*)', evidence='min(article_id)') }}
     union all by name
-    select * from has_issue
+    -- what contacts show ---------------------------------------------------------------------
+    -- The product of the contact's order and the contact's intent.
+    {{ kg_contact_edge('product', 'product_id', 'has_issue', 'intent', 'intent', where='product_id is not null') }}
     union all by name
-    select * from escalates_to_team
+    -- Transfers: the contact entered one team's queue and another team handled it.
+    {{ kg_contact_edge('intent', 'intent', 'escalates_to', 'team', 'team_id', where='is_transferred_to_other_team') }}
     union all by name
-    select * from escalates_to_supervisor
+    -- The emotion rule sent the contact to a supervisor.
+    {{ kg_contact_edge('intent', 'intent', 'escalates_to', 'role', "'supervisor'",
+        where='is_escalated_to_supervisor') }}
     union all by name
-    select * from transfers_to
+    {{ kg_contact_edge('team', 'entry_team_id', 'transfers_to', 'team', 'team_id',
+        from='conversation_facts', where='is_transferred_to_other_team') }}
     union all by name
-    select * from contacts_about
+    {{ kg_contact_edge('city', 'city', 'contacts_about', 'intent', 'intent', where="trim(coalesce(city, '')) <> ''") }}
     union all by name
-    select * from raises
+    {{ kg_contact_edge('role', "'customer'", 'raises', 'intent', 'intent') }}
     union all by name
-    select * from member_of
+    -- How many agents work in each team; who they are stays out of the graph.
+    {{ kg_edge('role', "'agent'", 'member_of', 'team', 'team_id',
+        from='agents', where='team_id is not null', grouped=true, weight='count(*)', evidence_count='count(*)') }}
 ),
 
 final as (

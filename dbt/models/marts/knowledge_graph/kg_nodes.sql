@@ -38,14 +38,8 @@ product_mentions as (
 
 -- products ---------------------------------------------------------------------------------
 
-product_mention_summary as (
-    select
-        product_id,
-        sum(mentions) as mention_count,
-        min(ts) as first_seen,
-        max(ts) as last_seen
-    from product_mentions
-    group by product_id
+product_activity as (
+    {{ kg_activity('product_mentions', 'product_id', mentions='sum(mentions)', seen_at='ts') }}
 ),
 
 known_products as (
@@ -53,47 +47,6 @@ known_products as (
     select product_id from products
     union
     select product_id from order_lines where product_id is not null
-),
-
-product_nodes as (
-    select
-        {{ kg_node_id('product', 'known_products.product_id') }} as node_id,
-        'product' as node_type,
-        coalesce(products.name_en, known_products.product_id) as name,
-        products.name_zh,
-        'en' as language,
-        json_object(
-            'product_id', known_products.product_id,
-            'category', products.category,
-            'price', products.price,
-            'in_catalogue', products.product_id is not null
-        ) as attributes,
-        coalesce(product_mention_summary.mention_count, 0) as mention_count,
-        product_mention_summary.first_seen,
-        product_mention_summary.last_seen
-    from known_products
-    left join products
-        on known_products.product_id = products.product_id
-    left join product_mention_summary
-        on known_products.product_id = product_mention_summary.product_id
-),
-
-category_nodes as (
-    select
-        {{ kg_node_id('product_category', 'products.category') }} as node_id,
-        'product_category' as node_type,
-        products.category as name,
-        null as name_zh,
-        null as language,
-        json_object('products', count(*)) as attributes,
-        coalesce(sum(product_mention_summary.mention_count), 0) as mention_count,
-        min(product_mention_summary.first_seen) as first_seen,
-        max(product_mention_summary.last_seen) as last_seen
-    from products
-    left join product_mention_summary
-        on products.product_id = product_mention_summary.product_id
-    where products.category is not null
-    group by products.category
 ),
 
 -- orders that contacts are about -----------------------------------------------------------
@@ -109,49 +62,14 @@ order_summary as (
     group by order_id
 ),
 
-order_contacts as (
-    select
-        order_id,
-        count(*) as conversations,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen
-    from conversation_facts
-    where order_id is not null
-    group by order_id
-),
-
-order_nodes as (
-    select
-        {{ kg_node_id('order', 'order_contacts.order_id') }} as node_id,
-        'order' as node_type,
-        order_contacts.order_id as name,
-        null as name_zh,
-        null as language,
-        json_object(
-            'ordered_at', order_summary.ordered_at,
-            'lines', order_summary.lines,
-            'units', order_summary.units,
-            'amount', order_summary.amount
-        ) as attributes,
-        order_contacts.conversations as mention_count,
-        order_contacts.first_seen,
-        order_contacts.last_seen
-    from order_contacts
-    left join order_summary
-        on order_contacts.order_id = order_summary.order_id
+order_activity as (
+    {{ kg_activity('conversation_facts', 'order_id') }}
 ),
 
 -- intents, articles, policies --------------------------------------------------------------
 
-intent_contacts as (
-    select
-        intent,
-        count(*) as conversations,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen
-    from conversation_facts
-    where intent is not null
-    group by intent
+intent_activity as (
+    {{ kg_activity('conversation_facts', 'intent') }}
 ),
 
 article_intents as (
@@ -169,54 +87,7 @@ known_intents as (
     -- Intents of the knowledge base, and any the contacts carry that it does not cover yet.
     select intent from article_intents
     union
-    select intent from intent_contacts
-),
-
-intent_nodes as (
-    select
-        {{ kg_node_id('intent', 'known_intents.intent') }} as node_id,
-        'intent' as node_type,
-        known_intents.intent as name,
-        article_intents.title_zh as name_zh,
-        null as language,
-        json_object(
-            'title_en', article_intents.title_en,
-            'title_zh', article_intents.title_zh,
-            'team_id', article_intents.team_id,
-            'has_kb_article', article_intents.intent is not null
-        ) as attributes,
-        coalesce(intent_contacts.conversations, 0) as mention_count,
-        intent_contacts.first_seen,
-        intent_contacts.last_seen
-    from known_intents
-    left join article_intents
-        on known_intents.intent = article_intents.intent
-    left join intent_contacts
-        on known_intents.intent = intent_contacts.intent
-),
-
-article_nodes as (
-    -- Title and steps travel with the node: the published snapshot holds marts only, and the
-    -- live answer view shows the article it finds.
-    select
-        {{ kg_node_id('kb_article', 'kb_articles.article_id') }} as node_id,
-        'kb_article' as node_type,
-        kb_articles.title as name,
-        case when kb_articles.language = 'zh' then kb_articles.title end as name_zh,
-        kb_articles.language,
-        json_object(
-            'article_id', kb_articles.article_id,
-            'intent', kb_articles.intent,
-            'policy_id', kb_articles.policy_id,
-            'team_id', kb_articles.team_id,
-            'body', kb_articles.body
-        ) as attributes,
-        coalesce(intent_contacts.conversations, 0) as mention_count,
-        intent_contacts.first_seen,
-        intent_contacts.last_seen
-    from kb_articles
-    left join intent_contacts
-        on kb_articles.intent = intent_contacts.intent
+    select intent from intent_activity
 ),
 
 intent_policies as (
@@ -227,17 +98,19 @@ intent_policies as (
     where policy_id is not null
 ),
 
-policy_contacts as (
+policy_conversations as (
     -- Conversations whose intent an article applying the policy resolves.
     select
         intent_policies.policy_id,
-        count(distinct conversation_facts.conversation_id) as conversations,
-        min(conversation_facts.started_at) as first_seen,
-        max(conversation_facts.started_at) as last_seen
+        conversation_facts.conversation_id,
+        conversation_facts.started_at
     from intent_policies
     inner join conversation_facts
         on intent_policies.intent = conversation_facts.intent
-    group by intent_policies.policy_id
+),
+
+policy_activity as (
+    {{ kg_activity('policy_conversations', 'policy_id', mentions='count(distinct conversation_id)') }}
 ),
 
 policy_names as (
@@ -251,36 +124,10 @@ policy_names as (
     group by policy_id
 ),
 
-policy_nodes as (
-    select
-        {{ kg_node_id('policy', 'policy_names.policy_id') }} as node_id,
-        'policy' as node_type,
-        policy_names.name_en as name,
-        policy_names.name_zh,
-        'en' as language,
-        json_object(
-            'policy_id', policy_names.policy_id,
-            'articles', policy_names.articles
-        ) as attributes,
-        coalesce(policy_contacts.conversations, 0) as mention_count,
-        policy_contacts.first_seen,
-        policy_contacts.last_seen
-    from policy_names
-    left join policy_contacts
-        on policy_names.policy_id = policy_contacts.policy_id
-),
-
 -- teams, cities, roles ---------------------------------------------------------------------
 
-team_contacts as (
-    select
-        team_id,
-        count(*) as conversations,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen
-    from conversation_facts
-    where team_id is not null
-    group by team_id
+team_activity as (
+    {{ kg_activity('conversation_facts', 'team_id') }}
 ),
 
 team_agents as (
@@ -299,33 +146,9 @@ known_teams as (
     union
     select team_id from kb_articles where team_id is not null
     union
-    select team_id from team_contacts
+    select team_id from team_activity
     union
     select entry_team_id from conversation_facts where entry_team_id is not null
-),
-
-team_nodes as (
-    select
-        {{ kg_node_id('team', 'known_teams.team_id') }} as node_id,
-        'team' as node_type,
-        coalesce(teams.team_name, known_teams.team_id) as name,
-        null as name_zh,
-        'en' as language,
-        json_object(
-            'team_id', known_teams.team_id,
-            'category', teams.category,
-            'agents', coalesce(team_agents.agents, 0)
-        ) as attributes,
-        coalesce(team_contacts.conversations, 0) as mention_count,
-        team_contacts.first_seen,
-        team_contacts.last_seen
-    from known_teams
-    left join teams
-        on known_teams.team_id = teams.team_id
-    left join team_agents
-        on known_teams.team_id = team_agents.team_id
-    left join team_contacts
-        on known_teams.team_id = team_contacts.team_id
 ),
 
 city_customers as (
@@ -338,50 +161,8 @@ city_customers as (
     group by city
 ),
 
-city_contacts as (
-    select
-        city,
-        count(*) as conversations,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen
-    from conversation_facts
-    where city is not null
-    group by city
-),
-
-city_nodes as (
-    select
-        {{ kg_node_id('city', 'city_customers.city') }} as node_id,
-        'city' as node_type,
-        city_customers.city as name,
-        case when city_customers.main_language = 'zh' then city_customers.city end as name_zh,
-        city_customers.main_language as language,
-        json_object('customers', city_customers.customers) as attributes,
-        coalesce(city_contacts.conversations, 0) as mention_count,
-        city_contacts.first_seen,
-        city_contacts.last_seen
-    from city_customers
-    left join city_contacts
-        on city_customers.city = city_contacts.city
-),
-
-speaker_turns as (
-    select
-        speaker,
-        count(*) as turns,
-        min(ts) as first_seen,
-        max(ts) as last_seen
-    from turns
-    group by speaker
-),
-
-supervisor_escalations as (
-    select
-        count(*) as conversations,
-        min(started_at) as first_seen,
-        max(started_at) as last_seen
-    from conversation_facts
-    where is_escalated_to_supervisor
+city_activity as (
+    {{ kg_activity('conversation_facts', 'city') }}
 ),
 
 roles as (
@@ -402,50 +183,63 @@ roles as (
         null as people
 ),
 
-role_nodes as (
-    select
-        {{ kg_node_id('role', 'roles.role') }} as node_id,
-        'role' as node_type,
-        roles.role as name,
-        roles.name_zh,
-        'en' as language,
-        json_object('people', roles.people) as attributes,
-        coalesce(
-            case when roles.role = 'supervisor' then supervisor_escalations.conversations else speaker_turns.turns end,
-            0
-        ) as mention_count,
-        case
-            when roles.role = 'supervisor' then supervisor_escalations.first_seen
-            else speaker_turns.first_seen
-        end as first_seen,
-        case
-            when roles.role = 'supervisor' then supervisor_escalations.last_seen
-            else speaker_turns.last_seen
-        end as last_seen
-    from roles
-    left join speaker_turns
-        on roles.role = speaker_turns.speaker
-    cross join supervisor_escalations
+role_appearances as (
+    -- Customers and agents by the turns they speak, the supervisor by the contacts escalated to one.
+    select speaker as role, ts as seen_at from turns where speaker in ('customer', 'agent')
+    union all
+    select 'supervisor' as role, started_at as seen_at from conversation_facts where is_escalated_to_supervisor
+),
+
+role_activity as (
+    {{ kg_activity('role_appearances', 'role', seen_at='seen_at') }}
 ),
 
 unioned as (
-    select * from product_nodes
+    {{ kg_node('product', from='known_products', key='product_id', activity='product_activity',
+        joins=['products'], name='coalesce(products.name_en, known_products.product_id)',
+        name_zh='products.name_zh', language="'en'", attributes={
+            'product_id': 'known_products.product_id', 'category': 'products.category',
+            'price': 'products.price', 'in_catalogue': 'products.product_id is not null'}) }}
     union all by name
-    select * from category_nodes
+    {{ kg_node('product_category', from='products', key='category', activity='product_activity',
+        join_on='product_id', where='products.category is not null', one_per_key=true,
+        attributes={'products': 'count(*)'}) }}
     union all by name
-    select * from order_nodes
+    {{ kg_node('order', from='order_activity', key='order_id', activity='order_activity',
+        joins=['order_summary'], attributes={
+            'ordered_at': 'order_summary.ordered_at', 'lines': 'order_summary.lines',
+            'units': 'order_summary.units', 'amount': 'order_summary.amount'}) }}
     union all by name
-    select * from intent_nodes
+    {{ kg_node('intent', from='known_intents', key='intent', activity='intent_activity',
+        joins=['article_intents'], name_zh='article_intents.title_zh', attributes={
+            'title_en': 'article_intents.title_en', 'title_zh': 'article_intents.title_zh',
+            'team_id': 'article_intents.team_id', 'has_kb_article': 'article_intents.intent is not null'}) }}
     union all by name
-    select * from article_nodes
+    -- Title and steps travel with the node: the published snapshot holds marts only, and the
+    -- live answer view shows the article it finds.
+    {{ kg_node('kb_article', from='kb_articles', key='article_id', activity='intent_activity',
+        join_on='intent', name='kb_articles.title', language='kb_articles.language',
+        name_zh="case when kb_articles.language = 'zh' then kb_articles.title end", attributes={
+            'article_id': 'kb_articles.article_id', 'intent': 'kb_articles.intent',
+            'policy_id': 'kb_articles.policy_id', 'team_id': 'kb_articles.team_id',
+            'body': 'kb_articles.body'}) }}
     union all by name
-    select * from policy_nodes
+    {{ kg_node('policy', from='policy_names', key='policy_id', activity='policy_activity',
+        name='policy_names.name_en', name_zh='policy_names.name_zh', language="'en'",
+        attributes={'policy_id': 'policy_names.policy_id', 'articles': 'policy_names.articles'}) }}
     union all by name
-    select * from team_nodes
+    {{ kg_node('team', from='known_teams', key='team_id', activity='team_activity',
+        joins=['teams', 'team_agents'], name='coalesce(teams.team_name, known_teams.team_id)',
+        language="'en'", attributes={
+            'team_id': 'known_teams.team_id', 'category': 'teams.category',
+            'agents': 'coalesce(team_agents.agents, 0)'}) }}
     union all by name
-    select * from city_nodes
+    {{ kg_node('city', from='city_customers', key='city', activity='city_activity',
+        name_zh="case when city_customers.main_language = 'zh' then city_customers.city end",
+        language='city_customers.main_language', attributes={'customers': 'city_customers.customers'}) }}
     union all by name
-    select * from role_nodes
+    {{ kg_node('role', from='roles', key='role', activity='role_activity',
+        name_zh='roles.name_zh', language="'en'", attributes={'people': 'roles.people'}) }}
 ),
 
 final as (
