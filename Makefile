@@ -32,9 +32,10 @@ docs: install
 serve: install
 	$(BIN)/service-insight serve
 
-# Install, generate the sample, build everything, then serve dashboards, Dagster UI and dbt docs.
-run: materialize
-	$(BIN)/service-insight serve
+# Install, generate the sample, publish the core marts, serve dashboards, Dagster UI and dbt docs, and
+# build the models while they are open (a data folder that already has a snapshot is served at once).
+run: generate
+	$(BIN)/service-insight run
 
 browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

@@ -72,6 +72,11 @@ def sidebar_filters() -> None:
         st.session_state["filters"] = None
         return
     st.sidebar.caption(f"Snapshot {ref.version[:15]} · published {ref.published_at[:19].replace('T', ' ')} UTC")
+    if ref.pending:
+        st.info("First results: volumes, handle times, forecasts and the other core figures are in. The models "
+                "(intent, emotion, quality checks, translation, knowledge graph, answer index) are still running, "
+                "so their readings are empty for now; every page fills in when the full build publishes.",
+                icon=":material/hourglass_top:")
     bounds = query("select min(kpi_date) as lo, max(kpi_date) as hi from marts.fct_kpi_daily")
     if bounds.empty or bounds.iloc[0]["lo"] is None or str(bounds.iloc[0]["lo"]) == "NaT":
         lo = hi = date.today()

@@ -2,7 +2,8 @@
 
     service-insight generate [--scale N] [--days D]   write sample landing files
     service-insight import-abcd FILE                  bring in ABCD-format conversations
-    service-insight materialize                       load, build and publish (headless)
+    service-insight materialize [--core-first|--core-only]  load, build and publish (headless), progress lines
+    service-insight run                               serve at once, build meanwhile (core marts first)
     service-insight docs                              dbt docs generate
     service-insight rotate-pii-key                    new PII hashing key, every keyed hash rebuilt
     service-insight serve                             dashboards, Dagster UI and dbt docs
@@ -72,10 +73,11 @@ def cmd_import_abcd(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_materialize(args: argparse.Namespace) -> int:
+def _check_storage() -> int:
+    """Storage problems are told before any work starts, in one sentence (0 when all is well)."""
     from warehouse.db import WarehouseUnavailable, check_writable, diagnose_storage_error
 
-    try:  # storage problems are told before any work starts, in one sentence
+    try:
         check_writable(get_settings().warehouse_path)
         _dagster_home()
     except WarehouseUnavailable as exc:
@@ -84,28 +86,50 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cannot build: {diagnose_storage_error(str(exc)) or exc}", file=sys.stderr)
         return 2
-    from dagster import DagsterInstance, materialize
+    return 0
 
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """Build; with ``--core-first`` publish the core marts before the models run (a first build's shortcut)."""
+    core_only = getattr(args, "core_only", False)
+    if args.only and (core_only or getattr(args, "core_first", False)):
+        print("--only picks asset groups itself: use it without --core-first / --core-only", file=sys.stderr)
+        return 2
+    code = _check_storage()
+    if code == 0 and (getattr(args, "core_first", False) or core_only) and not args.only:
+        code = _build(args, stage="core")
+    if code == 0 and not core_only:
+        code = _build(args, stage="full")
+    if code == 0 and not args.no_docs:
+        cmd_docs(args)
+    return code
+
+
+def _build(args: argparse.Namespace, stage: str) -> int:
+    """One build run (``core``: everything but the models, its snapshot marked as waiting for them)."""
+    from dagster import AssetSelection, DagsterInstance
+
+    from orchestration.assets.publishing import PENDING_TAG
+    from orchestration.console_build import MODEL_GROUPS, core_selection, prepare_core_stage, run_build
     from orchestration.definitions import ALL_ASSETS, build_resources
     from orchestration.partitions import landing_range_tags
     from orchestration.recovery import recover_dead_runs, run_owner_tags
+    from warehouse.db import diagnose_storage_error
 
     instance = DagsterInstance.get()
     for run_id in recover_dead_runs(instance):
         print(f"run {run_id} had died without finishing: marked failed, its writer slot freed", file=sys.stderr)
-    started = time.perf_counter()
-    selection = None
-    if args.only:
-        from dagster import AssetSelection
-
-        selection = AssetSelection.groups(*args.only)
-    result = materialize(ALL_ASSETS, resources=build_resources(), instance=instance, raise_on_error=False,
-                         selection=selection,
-                         tags={**landing_range_tags(get_settings().landing_dir), **run_owner_tags()})
-    elapsed = time.perf_counter() - started
-    if not result.success:
+    s = get_settings()
+    tags = {**landing_range_tags(s.landing_dir), **run_owner_tags()}
+    selection = AssetSelection.groups(*args.only) if args.only else None
+    if stage == "core":
+        prepare_core_stage(s)
+        selection, tags = core_selection(), {**tags, PENDING_TAG: ",".join(MODEL_GROUPS)}
+    outcome = run_build(instance, ALL_ASSETS, build_resources(), tags, stage, s.data_dir, selection=selection,
+                        verbose=getattr(args, "verbose", False))
+    if not outcome.success:
         diagnoses = set()
-        for event in result.all_events:
+        for event in outcome.result.all_events:
             if event.is_failure:
                 print(f"FAILED: {event.message}", file=sys.stderr)
                 error = getattr(event.event_specific_data, "error", None)
@@ -114,14 +138,43 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                     diagnoses.add(diagnosis)
         for diagnosis in sorted(diagnoses):
             print(f"cause: {diagnosis}", file=sys.stderr)
-        print(f"materialization failed after {elapsed:.0f} s; the last good snapshot is still published",
-              file=sys.stderr)
+        where = f"; full log: {outcome.log_path}" if outcome.log_path else ""
+        print(f"materialization failed after {outcome.seconds:.0f} s; the last good snapshot is still published"
+              f"{where}", file=sys.stderr)
         return 1
-    assets = {e.asset_key for e in result.get_asset_materialization_events()}
-    print(f"materialized {len(assets)} assets in {elapsed:.0f} s")
-    if not args.no_docs:
-        cmd_docs(args)
+    what = "core marts published (the models follow)" if stage == "core" else "materialized"
+    print(f"{what}: {outcome.assets} assets in {outcome.seconds:.0f} s", flush=True)
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Serve as soon as there is something to show, then bring the warehouse up to date.
+
+    A new data folder gets the core marts first (a few minutes), the dashboards start on them, and
+    the full build (models, readings) runs while they are open; a folder that already has a
+    snapshot serves it at once and builds in the meantime.
+    """
+    from warehouse.snapshot import current
+
+    code = _check_storage()
+    if code != 0:
+        return code
+    build_args = argparse.Namespace(only=None, no_docs=False, core_first=False, verbose=args.verbose)
+    if current(get_settings().snapshot_dir) is None:
+        code = _build(build_args, stage="core")
+        if code != 0:
+            return code
+    procs = start_services(args)
+    try:
+        code = cmd_materialize(build_args)
+    except BaseException:  # Ctrl-C during the build stops the services too
+        stop_services(procs)
+        raise
+    if code != 0:
+        print("the build failed; the dashboards keep serving the last published snapshot", file=sys.stderr)
+    else:
+        print("full build published: every page now shows the models' readings", flush=True)
+    return wait_for_services(procs)
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -151,7 +204,8 @@ def serve_hosts(requested: str) -> tuple[str, str]:
     return requested, LOOPBACK
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def start_services(args: argparse.Namespace) -> dict[str, subprocess.Popen]:
+    """Start the dashboards, the Dagster UI and the dbt docs server; returns their processes."""
     s = get_settings()
     s.export_env()
     _dagster_home()
@@ -181,18 +235,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for name, (_, url) in services.items():
         print(f"  {name:<11} {url}")
     print("Ctrl-C stops everything.\n", flush=True)
+    return procs
+
+
+def stop_services(procs: dict[str, subprocess.Popen]) -> None:
+    for p in procs.values():
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in procs.values():
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def wait_for_services(procs: dict[str, subprocess.Popen]) -> int:
+    """Keep serving until Ctrl-C, SIGTERM or one of the services exits (then stop them all)."""
 
     def stop(*_: object) -> None:
-        for p in procs.values():
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in procs.values():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_services(procs)
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -203,6 +266,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"{name} exited with code {p.returncode}; stopping", file=sys.stderr)
                 stop()
         time.sleep(1)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return wait_for_services(start_services(args))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -375,7 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--no-docs", action="store_true")
     m.add_argument("--only", nargs="+", metavar="GROUP",
                    help="materialize only these asset groups (e.g. --only ingestion to load new files)")
+    m.add_argument("--core-first", action="store_true",
+                   help="publish the core marts before the models run, then build everything")
+    m.add_argument("--core-only", action="store_true",
+                   help="publish the core marts only (e.g. an hourly KPI refresh); the models wait for a full build")
+    m.add_argument("--verbose", action="store_true", help="print every Dagster and dbt log line, not progress")
     m.set_defaults(func=cmd_materialize)
+    r = sub.add_parser("run", help="serve at once (core marts first on a new data folder) and build meanwhile")
+    r.add_argument("--verbose", action="store_true", help="print every Dagster and dbt log line, not progress")
+    r.set_defaults(func=cmd_run)
     d = sub.add_parser("docs", help="dbt docs generate")
     d.set_defaults(func=cmd_docs)
     rk = sub.add_parser("rotate-pii-key", help="replace the PII hashing key and rebuild so every keyed hash uses it")

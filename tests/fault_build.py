@@ -47,7 +47,7 @@ def run_materialize(data_dir: Path, kill_after: str | None, timeout: float = 150
     """Run ``service-insight materialize``; with ``kill_after``, SIGKILL it one second after that log line.
 
     Returns (exit code, whether it was killed, the run's output)."""
-    proc = subprocess.Popen([sys.executable, "-m", "service_insight.cli", "materialize", "--no-docs", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "service_insight.cli", "materialize", "--no-docs", "--verbose", *args],
                             cwd=PROJECT_ROOT, env=materialize_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     killed = threading.Event()

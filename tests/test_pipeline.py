@@ -232,3 +232,10 @@ def test_ml_tables_and_their_dbt_sources_match_column_by_column(use_built):
                                         f"written only: {sorted(set(built) - set(declared))}"
     for table, columns in declared.items():
         assert set(columns) == set(built[table]), (table, sorted(set(columns) ^ set(built[table])))
+
+
+def test_a_full_build_publishes_a_snapshot_with_nothing_pending(use_built):
+    from warehouse.snapshot import current
+
+    ref = current(use_built.settings.snapshot_dir)
+    assert ref is not None and ref.pending == ()  # only a core stage marks readings as still to come

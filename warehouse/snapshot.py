@@ -31,6 +31,9 @@ class SnapshotRef:
     path: Path
     published_at: str
     tables: dict[str, int]
+    # Stages whose outputs this snapshot does not hold yet (a first build publishes the core marts
+    # before the models have run); empty for a complete build.
+    pending: tuple[str, ...] = ()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -52,14 +55,16 @@ def _publish_lock(snapshot_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def publish(warehouse_path: Path, snapshot_dir: Path, keep: int = 3, run_id: str | None = None) -> SnapshotRef:
+def publish(warehouse_path: Path, snapshot_dir: Path, keep: int = 3, run_id: str | None = None,
+            pending: tuple[str, ...] = ()) -> SnapshotRef:
     """Copy the published schemas into a new snapshot file and point CURRENT.json at it."""
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     with _publish_lock(snapshot_dir):
-        return _publish_locked(warehouse_path, snapshot_dir, keep, run_id)
+        return _publish_locked(warehouse_path, snapshot_dir, keep, run_id, tuple(pending))
 
 
-def _publish_locked(warehouse_path: Path, snapshot_dir: Path, keep: int, run_id: str | None) -> SnapshotRef:
+def _publish_locked(warehouse_path: Path, snapshot_dir: Path, keep: int, run_id: str | None,
+                    pending: tuple[str, ...]) -> SnapshotRef:
     stamp = datetime.now(timezone.utc)
     version = f"{stamp:%Y%m%dT%H%M%S%fZ}-{(run_id or uuid.uuid4().hex)[:8]}"
     final = snapshot_dir / f"warehouse-{version}.duckdb"
@@ -87,7 +92,8 @@ def _publish_locked(warehouse_path: Path, snapshot_dir: Path, keep: int, run_id:
         os.fsync(fh.fileno())
     tmp.chmod(0o444)  # published means immutable
     os.replace(tmp, final)
-    pointer = {"version": version, "file": final.name, "published_at": stamp.isoformat(), "tables": tables}
+    pointer = {"version": version, "file": final.name, "published_at": stamp.isoformat(), "tables": tables,
+               "pending": list(pending)}
     tmp_pointer = snapshot_dir / f".CURRENT-{version}.json"
     tmp_pointer.write_text(json.dumps(pointer, indent=2))
     with tmp_pointer.open("rb") as fh:
@@ -95,7 +101,7 @@ def _publish_locked(warehouse_path: Path, snapshot_dir: Path, keep: int, run_id:
     os.replace(tmp_pointer, snapshot_dir / "CURRENT.json")
     _fsync_dir(snapshot_dir)
     _prune(snapshot_dir, keep, final.name)
-    return SnapshotRef(version, final, pointer["published_at"], tables)
+    return SnapshotRef(version, final, pointer["published_at"], tables, pending)
 
 
 def _prune(snapshot_dir: Path, keep: int, current: str) -> None:
@@ -120,7 +126,9 @@ def current(snapshot_dir: Path) -> SnapshotRef | None:
     path = snapshot_dir / data["file"]
     if not path.exists():
         return None
-    return SnapshotRef(data["version"], path, data["published_at"], data.get("tables", {}))
+    pending = data.get("pending") or []
+    return SnapshotRef(data["version"], path, data["published_at"], data.get("tables", {}),
+                       tuple(str(p) for p in pending) if isinstance(pending, list) else ())
 
 
 def open_readonly(ref: SnapshotRef) -> duckdb.DuckDBPyConnection:
