@@ -226,10 +226,10 @@ def start_services(args: argparse.Namespace) -> dict[str, subprocess.Popen]:
         print(f"The dashboards listen on {host} (behind their login when SI_AUTH_FILE is set). The Dagster UI and "
               f"the dbt docs have no login of their own, so they listen on {tools_host} only: reach them from "
               "this machine, an SSH tunnel, or a reverse proxy that authenticates.", flush=True)
-    if not (DBT_PROJECT_DIR / "target" / "catalog.json").exists():
-        cmd_docs(args)
     procs = {}
     for name, (cmd, _) in services.items():
+        if name == "dbt docs" and not (DBT_PROJECT_DIR / "target" / "catalog.json").exists():
+            cmd_docs(args)  # after the dashboards have started: nobody waits on the catalogue
         procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT, start_new_session=True)
     print("\nService Insight is up:")
     for name, (_, url) in services.items():

@@ -18,7 +18,7 @@ from bench.pii import (
     BLIND_JSONL, BLIND_SOURCE, EVAL_JSONL, EVAL_SOURCE, HOLDOUT_JSONL, HOLDOUT_SOURCE, load_eval, parse_annotated, score,
 )
 from warehouse import pii, pii_ner
-from warehouse.dbt_secrets import MASK_FUNCTION, Plugin, register_mask_function
+from warehouse.dbt_secrets import MASK_FUNCTION, RULES_MASK_FUNCTION, Plugin, register_mask_function
 
 TARGET_RECALL, TARGET_LANGUAGE_RECALL, TARGET_PRECISION = 0.95, 0.90, 0.90
 
@@ -241,6 +241,19 @@ def test_the_dbt_plugin_registers_the_mask_function_on_connections_and_cursors()
         assert rows == [("call [PHONE]",), (None,), ("",), ("Order O00001234",), ("call [PHONE]",)]
         assert cursor.execute("select si_pii_key()").fetchall() == [("test-key",)]
         cursor.close()
+
+
+def test_quarantine_reasons_are_masked_by_the_rules_without_the_name_model():
+    """The loader's own words around a value stay readable; the value's personal data does not."""
+    reason = ("unreadable Parquet file: Could not open Parquet input source '<Buffer>': Parquet magic bytes not "
+              "found in footer. Either the file is corrupted or this is not a parquet file.")
+    quoted = "invalid phone '+1 415-555-0199' for customer Hi Sarah"
+    with duckdb.connect() as conn:
+        register_mask_function(conn)
+        got = [r[0] for r in conn.execute(f"select {RULES_MASK_FUNCTION}(t) from (values (?), (?)) as v(t)",
+                                          [reason, quoted]).fetchall()]
+    assert got[0] == reason
+    assert "415-555-0199" not in got[1] and "[PHONE]" in got[1] and "Sarah" not in got[1]
 
 
 def test_the_mask_function_runs_over_a_table_in_batches():

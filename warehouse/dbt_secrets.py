@@ -31,24 +31,33 @@ def define_key_macro(conn, key: str) -> None:
     conn.execute(f"create or replace temporary macro {MACRO}() as {literal}")
 
 
+RULES_MASK_FUNCTION = "si_mask_pii_rules"
+
+
 def _mask_batch(texts: pa.Array) -> pa.Array:
     """A vector of texts masked; NULL stays NULL; a text repeated in the batch (agent greetings) is masked once."""
     return pa.array(pii.mask_many(texts.to_pylist()), type=pa.string())
 
 
+def _mask_batch_rules(texts: pa.Array) -> pa.Array:
+    """The same without the name model: for messages the platform writes around quoted values."""
+    return pa.array(pii.mask_many(texts.to_pylist(), name_model=False), type=pa.string())
+
+
 def register_mask_function(conn) -> None:
-    """Register ``si_mask_pii`` on ``conn`` (a connection or cursor).
+    """Register ``si_mask_pii`` and ``si_mask_pii_rules`` on ``conn`` (a connection or cursor).
 
     DuckDB keeps Python functions in the database instance, so every connection and cursor to the
     same database sees the first registration; a second one is refused and is not needed.
     """
-    try:
-        conn.create_function(MASK_FUNCTION, _mask_batch, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
-                             type="arrow", side_effects=False)
-    except (duckdb.CatalogException, duckdb.NotImplementedException):  # on another cursor; on this connection
-        if not conn.execute("select count(*) from duckdb_functions() where function_name = ?",
-                            [MASK_FUNCTION]).fetchall()[0][0]:
-            raise
+    for name, function in ((MASK_FUNCTION, _mask_batch), (RULES_MASK_FUNCTION, _mask_batch_rules)):
+        try:
+            conn.create_function(name, function, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                                 type="arrow", side_effects=False)
+        except (duckdb.CatalogException, duckdb.NotImplementedException):  # on another cursor; on this connection
+            if not conn.execute("select count(*) from duckdb_functions() where function_name = ?",
+                                [name]).fetchall()[0][0]:
+                raise
 
 
 class Plugin(BasePlugin):

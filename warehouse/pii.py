@@ -847,10 +847,14 @@ def mask(text: str | None) -> str | None:
     return _apply(text, find(text))
 
 
-def mask_many(texts: list[str | None]) -> list[str | None]:
-    """``mask`` over many texts, the name model run once over the batch; a repeated text is masked once."""
+def mask_many(texts: list[str | None], name_model: bool = True) -> list[str | None]:
+    """``mask`` over many texts, the name model run once over the batch; a repeated text is masked once.
+
+    ``name_model=False`` keeps to the rules: for text the platform writes itself around quoted values
+    (a quarantine reason), where the model takes file formats for people ("unreadable Parquet file").
+    """
     unique = list(dict.fromkeys(t for t in texts if t))
-    names = pii_ner.find_names(unique)
+    names = pii_ner.find_names(unique) if name_model else [[] for _ in unique]  # [] = no name spans, model skipped
     masked = {t: _apply(t, find(t, n)) for t, n in zip(unique, names)}
     return [None if t is None else masked.get(t, t) for t in texts]
 

@@ -9,8 +9,9 @@ final as (
         source as source_name,
         source_file,
         line,
-        -- Rejected records and the values quoted in reasons can hold anything, PII included.
-        {{ mask_pii('reason') }} as reason,
+        -- Rejected records and the values quoted in reasons can hold anything, PII included; a reason is
+        -- the loader's own words around such values, so the rules mask it, not the name model.
+        {{ mask_pii_rules('reason') }} as reason,
         case
             -- CRM records are mostly identity: show only that one was rejected.
             when source = 'customers' then '[customer record withheld]'
