@@ -116,7 +116,7 @@ class ProgressPrinter(threading.Thread):
             self.printed.add(key)
             state = "FAILED" if key in failed else "done"
             count = f"{len(self.printed)}/{total}" if total else f"{len(self.printed)}"
-            print(f"[{_clock(time.time() - self.started):>6}] {self.stage:<4} {count:>7}  {step_label(key):<32} "
+            print(f"[{_clock(time.time() - self.started):>6}] {self.stage:<6} {count:>7}  {step_label(key):<32} "
                   f"{state} in {took[key]:.0f} s · {self._eta(started, took, steps)}", file=self.out, flush=True)
 
     def run(self) -> None:
@@ -183,6 +183,15 @@ def run_build(instance: DagsterInstance, assets: list, resources: dict, tags: di
 def core_selection() -> AssetSelection:
     """Everything but the model groups: ingestion, every dbt model (model tables empty), the snapshot."""
     return AssetSelection.all() - AssetSelection.groups(*MODEL_GROUPS)
+
+
+def models_selection() -> AssetSelection:
+    """What a build still owes after its core stage: the models, everything downstream of them, the snapshot.
+
+    Ingestion and the dbt models that read no model output were just built by the core stage from
+    the same landing files; building them again would give the same tables.
+    """
+    return AssetSelection.groups(*MODEL_GROUPS).downstream()
 
 
 def prepare_core_stage(settings) -> None:

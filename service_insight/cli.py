@@ -96,21 +96,25 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         print("--only picks asset groups itself: use it without --core-first / --core-only", file=sys.stderr)
         return 2
     code = _check_storage()
-    if code == 0 and (getattr(args, "core_first", False) or core_only) and not args.only:
+    core_first = (getattr(args, "core_first", False) or core_only) and not args.only
+    if code == 0 and core_first:
         code = _build(args, stage="core")
     if code == 0 and not core_only:
-        code = _build(args, stage="full")
+        # Right after the core stage, only the models and what reads them are left to build.
+        code = _build(args, stage="models" if core_first else "full")
     if code == 0 and not args.no_docs:
         cmd_docs(args)
     return code
 
 
 def _build(args: argparse.Namespace, stage: str) -> int:
-    """One build run (``core``: everything but the models, its snapshot marked as waiting for them)."""
+    """One build run: ``full``; ``core``, everything but the models, its snapshot marked as waiting for them;
+    ``models``, the models and everything downstream of them (the rest of a build the core stage began)."""
     from dagster import AssetSelection, DagsterInstance
 
     from orchestration.assets.publishing import PENDING_TAG
-    from orchestration.console_build import MODEL_GROUPS, core_selection, prepare_core_stage, run_build
+    from orchestration.console_build import (MODEL_GROUPS, core_selection, models_selection, prepare_core_stage,
+                                             run_build)
     from orchestration.definitions import ALL_ASSETS, build_resources
     from orchestration.partitions import landing_range_tags
     from orchestration.recovery import recover_dead_runs, run_owner_tags
@@ -125,6 +129,8 @@ def _build(args: argparse.Namespace, stage: str) -> int:
     if stage == "core":
         prepare_core_stage(s)
         selection, tags = core_selection(), {**tags, PENDING_TAG: ",".join(MODEL_GROUPS)}
+    elif stage == "models":
+        selection = models_selection()
     outcome = run_build(instance, ALL_ASSETS, build_resources(), tags, stage, s.data_dir, selection=selection,
                         verbose=getattr(args, "verbose", False))
     if not outcome.success:
@@ -160,13 +166,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code != 0:
         return code
     build_args = argparse.Namespace(only=None, no_docs=False, core_first=False, verbose=args.verbose)
-    if current(get_settings().snapshot_dir) is None:
+    first = current(get_settings().snapshot_dir) is None
+    if first:
         code = _build(build_args, stage="core")
         if code != 0:
             return code
     procs = start_services(args)
     try:
-        code = cmd_materialize(build_args)
+        code = _build(build_args, stage="models" if first else "full")
+        if code == 0:
+            cmd_docs(build_args)
     except BaseException:  # Ctrl-C during the build stops the services too
         stop_services(procs)
         raise
@@ -227,13 +236,19 @@ def start_services(args: argparse.Namespace) -> dict[str, subprocess.Popen]:
               f"the dbt docs have no login of their own, so they listen on {tools_host} only: reach them from "
               "this machine, an SSH tunnel, or a reverse proxy that authenticates.", flush=True)
     procs = {}
+    logs = s.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     for name, (cmd, _) in services.items():
         if name == "dbt docs" and not (DBT_PROJECT_DIR / "target" / "catalog.json").exists():
             cmd_docs(args)  # after the dashboards have started: nobody waits on the catalogue
-        procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT, start_new_session=True)
+        # Each service logs to its own file: the console stays for the build's progress lines.
+        with (logs / f"{name.replace(' ', '-')}.log").open("a") as log:
+            procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT, start_new_session=True, stdout=log,
+                                           stderr=subprocess.STDOUT)
     print("\nService Insight is up:")
     for name, (_, url) in services.items():
         print(f"  {name:<11} {url}")
+    print(f"Their logs: {logs}/{{dashboards,dagster,dbt-docs}}.log")
     print("Ctrl-C stops everything.\n", flush=True)
     return procs
 
@@ -422,6 +437,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # Dagster flags parameters it calls beta at every import of the definitions; nothing for a user to do.
+    warnings.filterwarnings("ignore", message=r".*is currently in beta")
     parser = argparse.ArgumentParser(prog="service-insight", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
