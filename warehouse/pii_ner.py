@@ -157,6 +157,6 @@ def find_names(texts: Iterable[str]) -> list[list[tuple[int, int]]]:
                 if e.label_ not in LABELS:
                     continue
                 start, end = _from_capital(e.start_char, e.text)
-                if _good_name(doc.text[start:end], doc.text):
+                if _good_name(e.text, doc.text) and _good_name(doc.text[start:end], doc.text):
                     out[i].append((offset + start, offset + end))
     return out
