@@ -93,10 +93,11 @@ class ProgressPrinter(threading.Thread):
         fresh = [r for r in runs if r.run_id not in self.known_runs]
         return fresh[0].run_id if fresh else None
 
-    def _total_steps(self, run_id: str) -> int | None:
+    def _plan(self, run_id: str) -> list[str] | None:
+        """The step keys the run will execute (None when its plan cannot be read)."""
         run = self.instance.get_run_by_id(run_id)
         snap = self.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id) if run else None
-        return len(snap.steps) if snap else None
+        return [s.key for s in snap.steps] if snap else None
 
     def _eta(self, started: dict[str, float], took: dict[str, float], steps: list[str] | None) -> str:
         if not self.history:
@@ -126,10 +127,8 @@ class ProgressPrinter(threading.Thread):
                 if run_id is None:
                     run_id = self._run_id()
                     if run_id:
-                        total = self._total_steps(run_id)
-                        run = self.instance.get_run_by_id(run_id)
-                        snap = self.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-                        steps = [s.key for s in snap.steps] if snap else None
+                        steps = self._plan(run_id)
+                        total = len(steps) if steps else None
                 if run_id:
                     self.report(run_id, steps, total)
             except Exception:  # progress is a courtesy: never let it break the build
