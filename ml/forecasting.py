@@ -970,6 +970,17 @@ def forecast_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 2))
 
 
+def run_tasks_reusing(kind: str, fn: Callable[[dict[str, Any]], Any], tasks: list[dict[str, Any]]) -> list[Any]:
+    """:func:`run_tasks`, reusing the result of every series whose task (history, holidays, config) and
+    fitting code are those of the last build (``ml.result_cache``): a rebuild with no new contacts
+    fits nothing, and one with new contacts refits only the series they changed."""
+    from ml.result_cache import cached_map, code_fingerprint
+
+    code = code_fingerprint(["ml.forecasting"], ["prophet", "statsforecast", "numpy", "pandas", "scipy"])
+    results, _ = cached_map(kind, fn, tasks, code, lambda todo: run_tasks(fn, todo))
+    return results
+
+
 def run_tasks(fn: Callable[[dict[str, Any]], Any], tasks: list[dict[str, Any]],
               workers: int | None = None) -> list[Any]:
     """``[fn(t) for t in tasks]``, in order, spread over a process pool when it can help.

@@ -17,8 +17,8 @@ from service_insight.settings import DBT_PROJECT_DIR
 _WATCHED = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 
 
-def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
-    manifest = project_dir / "target" / "manifest.json"
+def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR, target_dir: Path | None = None) -> bool:
+    manifest = (target_dir or project_dir / "target") / "manifest.json"
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
@@ -30,18 +30,19 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
     return False
 
 
-def parse_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> Path:
-    """Run ``dbt parse`` in-process and return the manifest path."""
+def parse_dbt_project(project_dir: Path = DBT_PROJECT_DIR, target_dir: Path | None = None) -> Path:
+    """Run ``dbt parse`` in-process and return the manifest path (in ``target_dir``, else the project's target)."""
     from dbt.cli.main import dbtRunner
 
     from service_insight.settings import get_settings
 
     get_settings().export_env()  # models read SI_PII_KEY and SI_WAREHOUSE_PATH while parsing
-    result = dbtRunner().invoke(
-        ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"])
+    target = target_dir or project_dir / "target"
+    result = dbtRunner().invoke(["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+                                 "--target-path", str(target), "--quiet"])
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")
-    return project_dir / "target" / "manifest.json"
+    return target / "manifest.json"
 
 
 # The profile reads these; dbt re-parses the whole project (seconds, at each of a build's dbt steps)
@@ -53,18 +54,47 @@ def _parsed_for() -> str:
     return "\n".join(f"{name}={os.environ.get(name, '')}" for name in _PROFILE_ENV)
 
 
-def parse_for_this_environment(project_dir: Path = DBT_PROJECT_DIR) -> bool:
-    """Re-parse once when the last parse saw another warehouse path; True when it parsed.
+def parse_dir() -> Path:
+    """Where this data folder's parse lives (its ``partial_parse.msgpack`` seeds every dbt step of a build)."""
+    from service_insight.settings import get_settings
 
-    Why: every dbt step of a build starts from ``target/partial_parse.msgpack``; parsed for another
-    profile it is thrown away and each step parses the project in full again.
+    return get_settings().dbt_work_dir / "parse"
+
+
+def parse_for_this_environment(project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """Parse once for this data folder (again when the project or the warehouse path changed); True when it parsed.
+
+    Why: every dbt step of a build starts from a ``partial_parse.msgpack``; one parsed for another
+    profile is thrown away and each step would parse the project in full again. The parse lives in
+    the data folder, so builds of two data folders never share, overwrite or race on it.
     """
-    stamp = project_dir / "target" / "parsed_for.txt"
-    if not manifest_is_stale(project_dir) and stamp.exists() and stamp.read_text() == _parsed_for():
+    target = parse_dir()
+    stamp = target / "parsed_for.txt"
+    if not manifest_is_stale(project_dir, target) and stamp.exists() and stamp.read_text() == _parsed_for():
         return False
-    parse_dbt_project(project_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    parse_dbt_project(project_dir, target)
     stamp.write_text(_parsed_for())
     return True
+
+
+def invocation_target(step: str, run_id: str) -> Path:
+    """A fresh run folder for one dbt step, seeded with this data folder's partial parse.
+
+    dagster-dbt would seed it from ``dbt/target`` (the checkout's parse, made for whichever warehouse
+    was parsed there last); seeded here, the step reuses the parse made for this warehouse.
+    """
+    import shutil
+    import uuid
+
+    from service_insight.settings import get_settings
+
+    target = get_settings().dbt_work_dir / "runs" / f"{step}-{run_id[:8]}-{uuid.uuid4().hex[:6]}"
+    target.mkdir(parents=True, exist_ok=True)
+    parsed = parse_dir() / "partial_parse.msgpack"
+    if parsed.exists():
+        shutil.copy(parsed, target / "partial_parse.msgpack")
+    return target
 
 
 def load_dbt_project() -> DbtProject:

@@ -41,6 +41,17 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={raw!r} must be an integer") from exc
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"environment variable {name}={raw!r} must be 1/0, true/false, yes/no or on/off")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Paths and knobs; build with :func:`get_settings` so env vars are honoured."""
@@ -90,6 +101,8 @@ class Settings:
     translation_corpora: str = ""  # extra Tatoeba-format files (english<TAB>other), os.pathsep-separated
     translation_max_turns: int = 0  # turns translated per run, 0 = all
     translation_threads: int = 0  # 1 on a CPU shared with other jobs (2 threads measured 10-20x slower there)
+    # Reuse a stateless fit (forecasts, backtest, team suggestions) while its inputs and code are unchanged (ml.result_cache).
+    result_cache: bool = True
     # Dashboard login: a TOML file of users and roles (dashboards/access.py); empty = no login, all visible.
     auth_file: str = ""
 
@@ -97,6 +110,16 @@ class Settings:
     def snapshot_pointer(self) -> Path:
         """A small JSON file naming the current snapshot; replaced atomically on publish."""
         return self.snapshot_dir / "CURRENT.json"
+
+    @property
+    def dbt_work_dir(self) -> Path:
+        """This data folder's dbt parse (``parse/``) and per-invocation run folders (``runs/``).
+
+        Why here and not in ``dbt/target``: the parse depends on the warehouse path, so two data
+        folders served from one checkout (or a test and a scheduled build) would otherwise throw
+        each other's parse away and race on the same files; a read-only checkout also still builds.
+        """
+        return self.data_dir / "dbt"
 
     @property
     def audit_log(self) -> Path:
@@ -230,4 +253,5 @@ def get_settings() -> Settings:
         translation_threads=_env_int("SI_TRANSLATION_THREADS", 0),
         auth_file=os.environ.get("SI_AUTH_FILE", ""),
         text_candidates=os.environ.get("SI_TEXT_CANDIDATES", ""),
+        result_cache=_env_flag("SI_RESULT_CACHE", True),
     )

@@ -163,3 +163,29 @@ def rebuilt(built) -> Rebuild:
                 for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)}
     return Rebuild(build.returncode, log.read_text(), reads, errors, first.version,
                    current(settings.snapshot_dir).version, before, table_counts(settings.warehouse_path), metadata)
+
+
+def pytest_collection_finish(session) -> None:
+    """Queue the builds that run in child processes (tests/background.py) when a selected test needs them."""
+    from tests import background
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if not background.enabled() or factory is None or session.config.option.collectonly:
+        return
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    if "faulted_build" in needed and not os.environ.get("SI_TEST_FAULTED_PREBUILT"):
+        from tests.fault_build import build_faulted
+
+        faults_dir = factory.mktemp("faults")
+        background.start("faulted_build", lambda: build_faulted(faults_dir))
+    if "core_build" in needed:
+        from tests.test_first_run import build_core
+
+        core_dir = factory.mktemp("first_run")
+        background.start("core_build", lambda: build_core(core_dir))
+
+
+def pytest_sessionfinish(session) -> None:
+    from tests import background
+
+    background.shutdown()

@@ -23,7 +23,7 @@ import duckdb
 import pytest
 
 from service_insight.settings import PROJECT_ROOT
-from tests.conftest import generate_sample, point_settings_at
+from tests.conftest import point_settings_at
 from tests.hostile_corpus import HostileCorpus, write_hostile_corpus
 
 SCALE, DAYS = 300, 14
@@ -37,9 +37,20 @@ def materialize_env(data_dir: Path) -> dict:
            # These builds test kills and hostile files, not model quality (the session build trains every
            # candidate): the text models compare only the TF-IDF candidate, which loads no encoder.
            "SI_TEXT_CANDIDATES": "char_tfidf"}
-    for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR"):
+    # SI_PII_KEY too: the data folder's own key file, as after `make run` (not whichever key this process last exported).
+    for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR",
+                 "SI_PII_KEY"):
         env.pop(name, None)
     return env
+
+
+def write_sample(data_dir: Path, scale: int, days: int, seed: int) -> dict:
+    """The generator's sample in ``data_dir`` without pointing this process's settings at it (safe off the main thread)."""
+    from sample_data.core import GeneratorConfig
+    from sample_data.writer import generate
+
+    return generate(GeneratorConfig(conversations=scale, days=days, seed=seed), data_dir / "landing",
+                    data_dir / "ground_truth", progress=False)
 
 
 def run_materialize(data_dir: Path, kill_after: str | None, timeout: float = 1500, args: tuple[str, ...] = ()
@@ -96,18 +107,10 @@ class FaultedBuild:
         return self.data_dir / "warehouse" / "warehouse.duckdb"
 
 
-@pytest.fixture(scope="session")
-def faulted_build(tmp_path_factory) -> FaultedBuild:
-    prebuilt = os.environ.get("SI_TEST_FAULTED_PREBUILT")  # dev loop: a folder an earlier run of this fixture left
-    if prebuilt:
-        data_dir = Path(prebuilt)
-        summary = json.loads((data_dir / "ground_truth" / "summary.json").read_text())
-        corpus = write_hostile_corpus(data_dir / "landing", _last_day(data_dir))  # same bytes as before
-        point_settings_at(data_dir)
-        return FaultedBuild(data_dir, summary, corpus, [], "")
-    data_dir = tmp_path_factory.mktemp("faults")
-    (data_dir / "dagster_home").mkdir()
-    summary = generate_sample(data_dir, scale=SCALE, days=DAYS, seed=11)
+def build_faulted(data_dir: Path) -> FaultedBuild:
+    """Sample + hostile corpus, two killed runs, one good run; touches only ``data_dir`` (runs in the background)."""
+    (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)
+    summary = write_sample(data_dir, SCALE, DAYS, seed=11)
     corpus = write_hostile_corpus(data_dir / "landing", _last_day(data_dir))
     runs = []
     for point in KILL_POINTS:
@@ -115,8 +118,23 @@ def faulted_build(tmp_path_factory) -> FaultedBuild:
         runs.append((point, code, killed, _snapshot_is_whole(data_dir)))
     code, killed, output = run_materialize(data_dir, None)
     runs.append((None, code, killed, _snapshot_is_whole(data_dir)))
-    point_settings_at(data_dir)
     return FaultedBuild(data_dir, summary, corpus, runs, output)
+
+
+@pytest.fixture(scope="session")
+def faulted_build(tmp_path_factory) -> FaultedBuild:
+    from tests import background
+
+    prebuilt = os.environ.get("SI_TEST_FAULTED_PREBUILT")  # dev loop: a folder an earlier run of this fixture left
+    if prebuilt:
+        data_dir = Path(prebuilt)
+        summary = json.loads((data_dir / "ground_truth" / "summary.json").read_text())
+        corpus = write_hostile_corpus(data_dir / "landing", _last_day(data_dir))  # same bytes as before
+        point_settings_at(data_dir)
+        return FaultedBuild(data_dir, summary, corpus, [], "")
+    build = background.take("faulted_build", lambda: build_faulted(tmp_path_factory.mktemp("faults")))
+    point_settings_at(build.data_dir)
+    return build
 
 
 def _last_day(data_dir: Path) -> str:

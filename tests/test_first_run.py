@@ -16,20 +16,26 @@ import duckdb
 import pytest
 
 from service_insight.settings import PROJECT_ROOT
-from tests.conftest import generate_sample, point_settings_at
-from tests.fault_build import materialize_env
+from tests.conftest import point_settings_at
+from tests.fault_build import materialize_env, write_sample
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def core_build(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("first_run")
-    summary = generate_sample(data_dir, scale=300, days=14, seed=5)
+def build_core(data_dir):
+    """A new sample's core stage in a child process; touches only ``data_dir`` (runs in the background)."""
+    summary = write_sample(data_dir, scale=300, days=14, seed=5)
     done = subprocess.run([sys.executable, "-m", "service_insight.cli", "materialize", "--core-only", "--no-docs"],
                           cwd=PROJECT_ROOT, env=materialize_env(data_dir), capture_output=True, text=True,
                           timeout=1200)
     return data_dir, summary, done
+
+
+@pytest.fixture(scope="module")
+def core_build(tmp_path_factory):
+    from tests import background
+
+    return background.take("core_build", lambda: build_core(tmp_path_factory.mktemp("first_run")))
 
 
 def test_the_core_stage_publishes_every_core_mart_and_marks_the_models_as_pending(core_build):

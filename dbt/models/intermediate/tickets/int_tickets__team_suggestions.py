@@ -1,100 +1,13 @@
-"""Which team should own a contact, read from what the customer wrote: out-of-fold suggestions.
-
-Why a learnt classifier and not only the routing seed: the seed maps an intent to a team, so
-an automatic route is only as good as the intent of record, and on a young warehouse the
-intent model is trained on a few hundred reviewed contacts. Every handled contact, though,
-carries a team label for free: the team that finally handled it (after any transfer). That
-label is a little noisy (a misrouted contact nobody transferred keeps the wrong team), but it
-is plentiful, so the project's text trainer (``ml.text_models``: by default its character n-gram
-TF-IDF + linear SVM candidate, which works for Chinese and alphabetic languages alike, typos
-included; the dbt var ``ticket_classifier_candidates`` adds the frozen-encoder and ensemble
-candidates at the cost of embedding every contact) learns the routing from history.
-
-Each contact's suggestion comes from a model that never saw that contact (k-fold,
-out-of-fold), so the routing-quality figures are honest held-out figures. Contacts beyond
-``max_training`` (newest first are kept for training) are scored by one model fitted on the
-kept ones, which keeps the cost flat at a million contacts.
+"""Which team should own a contact, read from what the customer wrote (``ml.ticket_routing``).
 
 Only customer turns are read, and not the closing one (a closing says how the contact went,
-not what it is about): the agent's words would leak the handling team's answer.
-Too little history (fewer than ``min_training`` labelled contacts or a single team) returns no
-rows; fct_tickets then routes by the intent of record alone.
+not what it is about): the agent's words would leak the handling team's answer. Each suggestion
+is out-of-fold; too little history (fewer than ``min_training`` labelled contacts or a single
+team) returns no rows, and fct_tickets then routes by the intent of record alone. The var
+``ticket_classifier_candidates`` adds the frozen-encoder and ensemble candidates.
 """
 
-import numpy as np
-import pandas as pd
-
-COLUMNS = {
-    "conversation_id": "object",
-    "suggested_team": "object",
-    "suggestion_margin": "float64",
-    "is_out_of_fold": "bool",
-    "training_examples": "int64",
-    "classifier": "object",
-    "cv_macro_f1": "float64",
-}
-
-
-def _empty() -> pd.DataFrame:
-    """No suggestions, with typed columns (an empty object column would land as DuckDB's NULL type)."""
-    return pd.DataFrame({name: pd.Series(dtype="string" if dtype == "object" else dtype)
-                         for name, dtype in COLUMNS.items()})
-
-
-def _margins(probs: np.ndarray) -> np.ndarray:
-    """Top probability minus the runner-up: how clearly the model prefers its team (0 = a coin toss)."""
-    top2 = np.sort(probs, axis=1)[:, -2:]
-    return top2[:, 1] - top2[:, 0]
-
-
-def suggest_teams(texts: pd.DataFrame, labels: pd.DataFrame, *, folds: int = 5, min_training: int = 200,
-                  max_training: int = 50000, seed: int = 7,
-                  candidates: tuple[str, ...] = ("char_tfidf",)) -> pd.DataFrame:
-    """Out-of-fold team suggestions for every conversation in ``texts`` (conversation_id, text).
-
-    ``labels`` holds conversation_id, team_id and started_at of handled contacts (the team that
-    finally handled each one). Deterministic for a given seed, so a rebuild changes nothing.
-    """
-    import tempfile
-    from pathlib import Path
-
-    from ml.text_models import SelectionConfig, predict_text_model, train_best
-
-    if texts.empty:
-        return _empty()
-    data = texts.merge(labels, on="conversation_id", how="left")
-    labelled = data[data["team_id"].notna()].sort_values(["started_at", "conversation_id"], ascending=False)
-    labelled = labelled.head(max_training)
-    counts = labelled["team_id"].value_counts()
-    # Teams seen fewer times than there are folds cannot be stratified; they stay out of training.
-    k = int(max(2, min(folds, counts.max() if len(counts) else 0)))
-    trainable = labelled[labelled["team_id"].isin(counts[counts >= k].index)]
-    if len(trainable) < min_training or trainable["team_id"].nunique() < 2:
-        return _empty()
-    cfg = SelectionConfig(candidates=candidates, folds=k, seed=seed, max_cv_examples=max_training, device="cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        trained = train_best(trainable["text"].tolist(), trainable["team_id"].tolist(), Path(tmp) / "team", cfg)
-        sel = trained.selection
-        scored = ~np.isnan(sel.oof_probs).any(axis=1)
-        oof = sel.oof_probs[scored]
-        out = [pd.DataFrame({
-            "conversation_id": trainable["conversation_id"].to_numpy()[scored],
-            "suggested_team": np.array(sel.labels, dtype=object)[oof.argmax(axis=1)],
-            "suggestion_margin": _margins(oof), "is_out_of_fold": True,
-        })]
-        rest = data[~data["conversation_id"].isin(out[0]["conversation_id"])]
-        if not rest.empty:  # unlabelled, beyond max_training, or of a team too rare to stratify
-            predicted, _, probs = predict_text_model(Path(tmp) / "team", rest["text"].tolist())
-            out.append(pd.DataFrame({
-                "conversation_id": rest["conversation_id"].to_numpy(), "suggested_team": predicted,
-                "suggestion_margin": _margins(probs), "is_out_of_fold": False,
-            }))
-    result = pd.concat(out, ignore_index=True)
-    result["suggestion_margin"] = result["suggestion_margin"].round(4)
-    result["training_examples"] = len(trainable)
-    result["classifier"] = sel.chosen
-    result["cv_macro_f1"] = sel.candidates[sel.chosen].macro_f1
-    return result.astype(COLUMNS).sort_values("conversation_id").reset_index(drop=True)
+from ml.ticket_routing import suggest_teams_reusing
 
 
 def model(dbt, session):
@@ -119,7 +32,7 @@ def model(dbt, session):
     max_training = dbt.config.get("max_training")
     seed = dbt.config.get("seed")
     candidates = dbt.config.get("candidates")
-    return suggest_teams(
+    return suggest_teams_reusing(
         texts, labels,
         folds=int(folds or 5),
         min_training=int(min_training or 200),

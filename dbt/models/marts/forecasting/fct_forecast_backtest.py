@@ -10,7 +10,14 @@ Every config value is read with a literal ``dbt.config.get``: dbt passes a Pytho
 keys it finds written that way in the model file.
 """
 
-from ml.forecasting import BACKTEST_COLUMNS, backtest_rows, backtest_series, run_tasks, tasks_from_config, typed_frame
+from ml.forecasting import (
+    BACKTEST_COLUMNS,
+    backtest_rows,
+    backtest_series,
+    run_tasks_reusing,
+    tasks_from_config,
+    typed_frame,
+)
 
 
 def model(dbt, session):
@@ -36,5 +43,5 @@ def model(dbt, session):
         "calibrate_intervals": dbt.config.get("calibrate_intervals"),
     }
     tasks, config = tasks_from_config(values, dbt.ref("fct_offered_contacts_hourly").df(), dbt.ref("holidays").df())
-    results = run_tasks(backtest_series, tasks)
+    results = run_tasks_reusing("forecast_backtest", backtest_series, tasks)
     return typed_frame(backtest_rows(results, config), BACKTEST_COLUMNS)

@@ -13,7 +13,7 @@ from ml.forecasting import (
     choices_from_backtest,
     forecast_rows,
     forecast_series,
-    run_tasks,
+    run_tasks_reusing,
     series_key,
     tasks_from_config,
     typed_frame,
@@ -43,5 +43,5 @@ def model(dbt, session):
     choices = choices_from_backtest(dbt.ref("fct_forecast_backtest").df())
     for task in tasks:
         task.update(choices.get(series_key(task["key"], task["granularity"]), {}))
-    results = run_tasks(forecast_series, tasks)
+    results = run_tasks_reusing("volume_forecast", forecast_series, tasks)
     return typed_frame(forecast_rows(results, config), FORECAST_COLUMNS)
