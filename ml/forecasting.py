@@ -88,6 +88,10 @@ DEFAULT_MIN_HISTORY_DAYS = {"daily": 14, "hourly": 14}
 # Series averaging at least this many contacts per period are fitted on log(1 + y).
 LOG_TRANSFORM_MIN_MEAN = 20.0
 ARTICLE_PEAK_RECALL = 0.83  # the figure the scenario's source article claims for its forecaster
+# Why bounded: a stray years-old event would otherwise make a series of tens of thousands of empty
+# periods (one 2011 tweet in a 2017 export: 54,912 hourly periods), slow to fit and all noise. Two
+# years of days keep the yearly shape; 120 days of hours are far more than the weekly one needs.
+DEFAULT_MAX_HISTORY_DAYS = {"daily": 730, "hourly": 120}
 
 # Candidates, simplest first: a tie on the backtest goes to the earlier one.
 MODEL_NAMES = ("seasonal_naive", "seasonal_es", "ets", "top_down", "prophet")
@@ -130,6 +134,10 @@ class ForecastConfig:
     profile_weeks: int = 8
     calibrate_intervals: bool = True
     selection_metric: str = "rmse"  # rmse | mae | smape | mape (see choose_model)
+    # History read per series: at most this many days back from the last day of data, and only what
+    # follows the last stretch of more than ``max_gap_days`` days without a contact (0 = no gap rule).
+    max_history_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_HISTORY_DAYS))
+    max_gap_days: int = 28
 
 
 class SeriesTooShort(ValueError):
@@ -1044,13 +1052,16 @@ def holidays_for_prophet(rows: pd.DataFrame, country: str, effects: str = "kind"
                      ignore_index=True).sort_values(["ds", "holiday"]).reset_index(drop=True)
 
 
-def build_series(counts: pd.DataFrame, granularity: str, end: pd.Timestamp) -> dict[tuple[str, str], pd.DataFrame]:
+def build_series(counts: pd.DataFrame, granularity: str, end: pd.Timestamp,
+                 config: ForecastConfig | None = None) -> dict[tuple[str, str], pd.DataFrame]:
     """Zero-filled series per (channel, queue_id) plus a channel total (queue_id ``all``).
 
     ``counts`` has ds (period start, hourly), channel, queue_id, contacts. A series starts at
-    its own first contact (a queue opened last week has one week of history, not six weeks of
-    zeros) and ends at ``end``, the last period of the data, so quiet queues run up to today.
+    its own first recent contact (a queue opened last week has one week of history, not six weeks
+    of zeros; see :func:`history_start` for "recent") and ends at ``end``, the last period of the
+    data, so quiet queues run up to today.
     """
+    config = config or ForecastConfig()
     out: dict[tuple[str, str], pd.DataFrame] = {}
     if counts is None or len(counts) == 0:
         return out
@@ -1063,10 +1074,92 @@ def build_series(counts: pd.DataFrame, granularity: str, end: pd.Timestamp) -> d
     totals = frame.assign(queue_id="all")
     for (channel, queue_id), group in pd.concat([totals, frame]).groupby(["channel", "queue_id"], sort=True):
         sums = group.groupby("ds")["contacts"].sum()
-        index = pd.date_range(sums.index.min().normalize(), max(pd.Timestamp(end), sums.index.max()), freq=freq)
+        start = history_start(sums, end, granularity, config)
+        sums = sums[sums.index >= start]
+        if sums.empty:  # nothing recent: no series
+            continue
+        index = pd.date_range(start, max(pd.Timestamp(end), sums.index.max()), freq=freq)
         series = sums.reindex(index, fill_value=0).astype(float)
         out[(str(channel), str(queue_id))] = pd.DataFrame({"ds": index, "y": series.to_numpy()})
     return out
+
+
+def history_start(sums: pd.Series, end: pd.Timestamp, granularity: str, config: ForecastConfig) -> pd.Timestamp:
+    """The first day a series reads: its first contact within ``max_history_days`` of ``end`` that
+    follows the last gap of more than ``max_gap_days`` days without any contact."""
+    limit = pd.Timestamp(end).normalize() - pd.Timedelta(days=config.max_history_days[granularity] - 1)
+    days = pd.DatetimeIndex(sums[sums > 0].index).normalize().unique().sort_values()
+    days = days[days >= limit]
+    if len(days) == 0:
+        return limit
+    if config.max_gap_days > 0 and len(days) > 1:
+        gaps = np.flatnonzero(np.diff(days.to_numpy()) > np.timedelta64(config.max_gap_days + 1, "D"))
+        if len(gaps):
+            return days[gaps[-1] + 1]
+    return days[0]
+
+
+def reconcile_queue_forecasts(rows: list[dict[str, Any]], tasks: list[dict[str, Any]],
+                              recent_days: int = 28) -> list[dict[str, Any]]:
+    """Scale each period's queue forecasts so they add up to the channel's forecast of that period.
+
+    Why: every series is fitted on its own, so a channel's queues (each with its own model and
+    noise) rarely sum to the channel total; a staffing plan per queue would then disagree with the
+    channel's. The channel total is the steadier figure (more contacts, less noise), so it is kept
+    and the queues share it top-down, in the proportions of their own forecasts. Queues without a
+    forecast (too short to fit) keep their recent share of the channel's contacts out of it; a
+    period every forecast queue puts at zero is shared by the queues' recent volumes. The model's
+    own number stays in ``yhat_unreconciled``; the interval is scaled with the point forecast.
+    """
+    recent: dict[tuple[str, str], dict[str, float]] = {}
+    for task in tasks:
+        key = task["key"]
+        if key.get("series_level") != "queue":
+            continue
+        history = task["history"]
+        cutoff = history["ds"].max() - pd.Timedelta(days=recent_days)
+        recent.setdefault((task["granularity"], key["channel"]), {})[key["queue_id"]] = float(
+            history.loc[history["ds"] > cutoff, "y"].sum())
+    channel_rows: dict[tuple[str, str, pd.Timestamp], dict[str, Any]] = {}
+    queue_rows: dict[tuple[str, str, pd.Timestamp], list[dict[str, Any]]] = {}
+    for row in rows:
+        row.setdefault("yhat_unreconciled", row.get("yhat"))
+        if row.get("period_start") is None or row.get("yhat") is None:
+            continue
+        slot = (row["granularity"], row["channel"], pd.Timestamp(row["period_start"]))
+        if row.get("series_level") == "channel":
+            channel_rows[slot] = row
+        else:
+            queue_rows.setdefault(slot, []).append(row)
+    for slot, queues in queue_rows.items():
+        total = channel_rows.get(slot)
+        if total is None:
+            continue
+        volumes = recent.get(slot[:2], {})
+        all_volume = sum(volumes.values())
+        forecast_volume = sum(volumes.get(r["queue_id"], 0.0) for r in queues)
+        coverage = forecast_volume / all_volume if all_volume > 0 else 1.0
+        target = float(total["yhat"]) * coverage
+        current = sum(float(r["yhat"]) for r in queues)
+        if current > 0:
+            factors = [target / current] * len(queues)
+            shares = [float(r["yhat"]) / current for r in queues]
+        elif target > 0 and forecast_volume > 0:
+            shares = [volumes.get(r["queue_id"], 0.0) / forecast_volume for r in queues]
+            factors = [None] * len(queues)
+        else:
+            continue
+        for row, factor, share in zip(queues, factors, shares):
+            if factor is not None:
+                row["yhat"] = float(row["yhat"]) * factor
+                for bound in ("yhat_lower", "yhat_upper"):
+                    if row.get(bound) is not None:
+                        row[bound] = float(row[bound]) * factor
+            else:  # every forecast said zero: share the channel's figure by recent volume
+                row["yhat"] = target * share
+                row["yhat_lower"] = min(float(row.get("yhat_lower") or 0.0), row["yhat"])
+                row["yhat_upper"] = max(float(row.get("yhat_upper") or 0.0), row["yhat"])
+    return rows
 
 
 # ---- glue for the dbt Python models --------------------------------------------------------
@@ -1076,7 +1169,7 @@ SERIES_LEVELS = ("channel", "queue")
 FORECAST_COLUMNS: dict[str, str] = {
     "series_key": "object", "channel": "object", "queue_id": "object", "series_level": "object",
     "granularity": "object", "period_start": "datetime64[ns]", "period_date": "date",
-    "period_hour": "Int64", "model": "object", "yhat": "float64", "yhat_lower": "float64",
+    "period_hour": "Int64", "model": "object", "yhat": "float64", "yhat_unreconciled": "float64", "yhat_lower": "float64",
     "yhat_upper": "float64", "is_peak": "boolean", "is_open": "boolean", "status": "object",
     "status_reason": "object", "history_start": "datetime64[ns]", "history_end": "datetime64[ns]",
     "history_periods": "Int64", "horizon_days": "Int64", "interval_width": "float64",
@@ -1152,6 +1245,9 @@ def config_from_values(values: dict[str, Any]) -> ForecastConfig:
         profile_weeks=clamp_int(values.get("profile_weeks"), d.profile_weeks, 1, 520),
         calibrate_intervals=_flag(values.get("calibrate_intervals"), d.calibrate_intervals),
         selection_metric=metric if metric in SELECTION_METRICS else d.selection_metric,
+        max_history_days={g: clamp_int(values.get(f"max_history_days_{g}"), DEFAULT_MAX_HISTORY_DAYS[g], 14, 3650)
+                          for g in GRANULARITIES},
+        max_gap_days=clamp_int(values.get("max_gap_days"), d.max_gap_days, 0, 3650),
     )
 
 
@@ -1183,7 +1279,7 @@ def series_tasks(counts: pd.DataFrame, holidays: pd.DataFrame | None, config: Fo
     tasks = []
     for granularity in granularities:
         end = last_day + pd.Timedelta(hours=23) if granularity == "hourly" else last_day
-        for (channel, queue_id), history in build_series(frame, granularity, end).items():
+        for (channel, queue_id), history in build_series(frame, granularity, end, config).items():
             level = "channel" if queue_id == "all" else "queue"
             if level not in levels:
                 continue

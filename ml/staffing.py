@@ -156,7 +156,7 @@ def _positive(value: float) -> bool:
 
 # ---- the hourly plan (used by the dbt model fct_staffing_plan) -----------------------------
 
-# Channels answered live are queued (Erlang C); e-mail is deferred work (workload only).
+# Channels answered live are queued (Erlang C); e-mail and social posts are deferred work (workload only).
 QUEUED_CHANNELS = ("phone", "chat")
 
 PLAN_COLUMNS = (

@@ -45,9 +45,9 @@ def parse_dbt_project(project_dir: Path = DBT_PROJECT_DIR, target_dir: Path | No
     return target / "manifest.json"
 
 
-# The profile reads these; dbt re-parses the whole project (seconds, at each of a build's dbt steps)
+# The profile and the project's vars read these; dbt re-parses the whole project (seconds, at each of a build's dbt steps)
 # when their values differ from those of the last parse.
-_PROFILE_ENV = ("SI_WAREHOUSE_PATH",)
+_PROFILE_ENV = ("SI_WAREHOUSE_PATH", "SI_HOLIDAY_COUNTRY")
 
 
 def _parsed_for() -> str:

@@ -387,3 +387,24 @@ def _sum_by(counter: Counter, index: int) -> Counter:
     for key, n in counter.items():
         out[key[index]] += n
     return out
+
+
+# What the simulated contact centre is: a Chinese e-commerce business on Shanghai time with Chinese holidays.
+SAMPLE_LOCALE = {"SI_TIMEZONE": "Asia/Shanghai", "SI_HOLIDAY_COUNTRY": "CN"}
+
+
+def write_sample_settings(data_dir: Path) -> Path | None:
+    """Write the sample's locale into the data folder's settings.toml, unless that file already exists.
+
+    Why: the platform assumes no locale (UTC, no holidays unless configured); the sample is a
+    contact centre in Shanghai, so the data folder that holds it says so, as a company's would.
+    An existing file is the user's and is never overwritten.
+    """
+    path = data_dir / "settings.toml"
+    if path.exists():
+        return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# Locale of the generated sample (service-insight generate); edit or delete for other data."]
+    lines += [f'{key} = "{value}"' for key, value in SAMPLE_LOCALE.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,6 +1,7 @@
 """``service-insight``: the commands behind the Makefile targets.
 
     service-insight generate [--scale N] [--days D]   write sample landing files
+    service-insight import FORMAT PATH... [--since D]  bring in exports (twcs, abcd) as landing files
     service-insight import-abcd FILE                  bring in ABCD-format conversations
     service-insight materialize [--core-first|--core-only]  load, build and publish (headless), progress lines
     service-insight run                               serve at once, build meanwhile (core marts first)
@@ -43,9 +44,11 @@ def _dagster_home() -> Path:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from sample_data.core import GeneratorConfig
-    from sample_data.writer import generate
+    from sample_data.writer import generate, write_sample_settings
 
     s = get_settings()
+    if write_sample_settings(s.data_dir):  # the sample's locale (Shanghai, CN holidays), unless configured
+        s = get_settings()
     if args.clean:
         for folder in (s.landing_dir, s.ground_truth_dir):
             shutil.rmtree(folder, ignore_errors=True)
@@ -70,6 +73,57 @@ def cmd_import_abcd(args: argparse.Namespace) -> int:
     start = datetime.fromisoformat(args.start) if args.start else datetime.combine(date.today(), datetime.min.time())
     counts = import_abcd(Path(args.file), s.landing_dir, start)
     print(f"imported {counts} into {s.landing_dir}; run `service-insight materialize` to load them")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert exports into landing files; a summary (rows read / written / rejected with reasons) either way."""
+    import json
+
+    from warehouse.importers.abcd import import_abcd
+    from warehouse.importers.twcs import ImportFailed, import_twcs
+
+    s = get_settings()
+    try:
+        since = date.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        print(f"import: --since must be YYYY-MM-DD, not {args.since!r}", file=sys.stderr)
+        return 2
+    missing = [p for p in args.paths if not Path(p).is_file()]
+    if missing:
+        print(f"import: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.format == "abcd":
+        start = datetime.combine(since or date.today(), datetime.min.time())
+        summary = {"format": "abcd", "written": {}}
+        for path in args.paths:
+            for kind, n in import_abcd(Path(path), s.landing_dir, start).items():
+                summary["written"][kind] = summary["written"].get(kind, 0) + n
+    else:
+        try:
+            report = import_twcs([Path(p) for p in args.paths], s.landing_dir, s.pii_key(), since,
+                                 rejects_dir=s.data_dir / "imports")
+        except ImportFailed as exc:
+            print(f"import: {exc}", file=sys.stderr)
+            return 2
+        summary = report.as_dict()
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    print(f"{args.format}: written to {s.landing_dir}: " + ", ".join(f"{n:,} {kind}" for kind, n in
+                                                                    summary["written"].items()))
+    if args.format == "twcs":
+        print(f"  {summary['rows_read']:,} rows read = {summary['tweets']:,} tweets + {summary['duplicates']:,} "
+              f"duplicates + {sum(summary['rejected'].values()):,} rejected; {summary['threads']:,} threads "
+              f"({summary['threads_missing_first_tweet']:,} without their first tweet, "
+              f"{summary['threads_before_since']:,} before --since, {summary['threads_without_customer']:,} with "
+              f"no customer tweet); files: {summary['files_written']} written, {summary['files_unchanged']} unchanged")
+        for reason, n in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
+            print(f"  rejected {n:,}: {reason}")
+        if summary.get("rejects_file"):
+            print(f"  rejected rows listed in {summary['rejects_file']}")
+        print(f"  not in this format (left empty, never invented): {', '.join(summary['not_in_format'])}")
+    print("run `service-insight materialize` to load them")
     return 0
 
 
@@ -453,6 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--clean", action="store_true", help="remove existing landing files and ground truth first")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
+    i = sub.add_parser("import", help="convert exports (twcs: the Customer Support on Twitter CSV; abcd) "
+                                      "into landing files")
+    i.add_argument("format", choices=("twcs", "abcd"))
+    i.add_argument("paths", nargs="+", metavar="PATH")
+    i.add_argument("--since", help="YYYY-MM-DD: skip threads that started before this day (abcd: its start day)")
+    i.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    i.set_defaults(func=cmd_import)
     a = sub.add_parser("import-abcd", help="convert an ABCD-format JSON file into landing files")
     a.add_argument("file")
     a.add_argument("--start", help="timestamp of the first conversation (default: today 00:00)")

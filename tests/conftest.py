@@ -33,7 +33,8 @@ class BuiltWarehouse:
 def point_settings_at(data_dir: Path) -> None:
     """Every component reads SI_* variables; a test only moves the data folder."""
     os.environ["SI_DATA_DIR"] = str(data_dir)
-    for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR"):
+    for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR",
+                 "SI_HOLIDAY_COUNTRY"):
         os.environ.pop(name, None)
     os.environ["DAGSTER_HOME"] = str(data_dir / "dagster_home")
     (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)
@@ -42,9 +43,10 @@ def point_settings_at(data_dir: Path) -> None:
 def generate_sample(data_dir: Path, scale: int = SMALL_SCALE, days: int = SMALL_DAYS, seed: int = 7) -> dict:
     from service_insight.settings import get_settings
     from sample_data.core import GeneratorConfig
-    from sample_data.writer import generate
+    from sample_data.writer import generate, write_sample_settings
 
     point_settings_at(data_dir)
+    write_sample_settings(data_dir)
     s = get_settings()
     return generate(GeneratorConfig(conversations=scale, days=days, seed=seed), s.landing_dir, s.ground_truth_dir,
                     progress=False)
@@ -164,28 +166,3 @@ def rebuilt(built) -> Rebuild:
     return Rebuild(build.returncode, log.read_text(), reads, errors, first.version,
                    current(settings.snapshot_dir).version, before, table_counts(settings.warehouse_path), metadata)
 
-
-def pytest_collection_finish(session) -> None:
-    """Queue the builds that run in child processes (tests/background.py) when a selected test needs them."""
-    from tests import background
-
-    factory = getattr(session.config, "_tmp_path_factory", None)
-    if not background.enabled() or factory is None or session.config.option.collectonly:
-        return
-    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
-    if "faulted_build" in needed and not os.environ.get("SI_TEST_FAULTED_PREBUILT"):
-        from tests.fault_build import build_faulted
-
-        faults_dir = factory.mktemp("faults")
-        background.start("faulted_build", lambda: build_faulted(faults_dir))
-    if "core_build" in needed:
-        from tests.test_first_run import build_core
-
-        core_dir = factory.mktemp("first_run")
-        background.start("core_build", lambda: build_core(core_dir))
-
-
-def pytest_sessionfinish(session) -> None:
-    from tests import background
-
-    background.shutdown()

@@ -39,16 +39,18 @@ def materialize_env(data_dir: Path) -> dict:
            "SI_TEXT_CANDIDATES": "char_tfidf"}
     # SI_PII_KEY too: the data folder's own key file, as after `make run` (not whichever key this process last exported).
     for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR",
+                 "SI_HOLIDAY_COUNTRY",
                  "SI_PII_KEY"):
         env.pop(name, None)
     return env
 
 
 def write_sample(data_dir: Path, scale: int, days: int, seed: int) -> dict:
-    """The generator's sample in ``data_dir`` without pointing this process's settings at it (safe off the main thread)."""
+    """The generator's sample in ``data_dir``, without pointing this process's settings at it."""
     from sample_data.core import GeneratorConfig
-    from sample_data.writer import generate
+    from sample_data.writer import generate, write_sample_settings
 
+    write_sample_settings(data_dir)
     return generate(GeneratorConfig(conversations=scale, days=days, seed=seed), data_dir / "landing",
                     data_dir / "ground_truth", progress=False)
 
@@ -108,7 +110,7 @@ class FaultedBuild:
 
 
 def build_faulted(data_dir: Path) -> FaultedBuild:
-    """Sample + hostile corpus, two killed runs, one good run; touches only ``data_dir`` (runs in the background)."""
+    """Sample + hostile corpus, two killed runs, one good run; touches nothing outside ``data_dir``."""
     (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)
     summary = write_sample(data_dir, SCALE, DAYS, seed=11)
     corpus = write_hostile_corpus(data_dir / "landing", _last_day(data_dir))
@@ -123,8 +125,6 @@ def build_faulted(data_dir: Path) -> FaultedBuild:
 
 @pytest.fixture(scope="session")
 def faulted_build(tmp_path_factory) -> FaultedBuild:
-    from tests import background
-
     prebuilt = os.environ.get("SI_TEST_FAULTED_PREBUILT")  # dev loop: a folder an earlier run of this fixture left
     if prebuilt:
         data_dir = Path(prebuilt)
@@ -132,7 +132,7 @@ def faulted_build(tmp_path_factory) -> FaultedBuild:
         corpus = write_hostile_corpus(data_dir / "landing", _last_day(data_dir))  # same bytes as before
         point_settings_at(data_dir)
         return FaultedBuild(data_dir, summary, corpus, [], "")
-    build = background.take("faulted_build", lambda: build_faulted(tmp_path_factory.mktemp("faults")))
+    build = build_faulted(tmp_path_factory.mktemp("faults"))
     point_settings_at(build.data_dir)
     return build
 

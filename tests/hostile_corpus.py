@@ -113,7 +113,7 @@ def write_hostile_corpus(landing: Path, day: str) -> HostileCorpus:
         (json.dumps(header("HX-TYPE", f"{day} 10:00:00", transfer_count="two")),
          "transfer_count: cannot read 'two' as INTEGER"),
         (json.dumps({**header("HX-NOCUST", f"{day} 10:00:00"), "customer_id": None}), "customer_id is required"),
-        (json.dumps(header(SQL_INJECTION, f"{day} 10:00:00", channel="fax")), "channel must be chat, phone or email"),
+        (json.dumps(header(SQL_INJECTION, f"{day} 10:00:00", channel="fax")), "channel must be chat, phone, email or social"),
     ]
     first_bad = len(lines) + 1
     lines += [text for text, _ in bad]

@@ -96,3 +96,11 @@ def test_the_menu_has_sections_and_the_root_opens_the_overview(tmp_path):
     point_settings_at(tmp_path)
     at = run_page(None)  # "/" hands over to the Overview at its own URL (/overview)
     assert not at.exception and "Overview" in [t.value for t in at.title]
+
+
+def test_the_admin_page_says_where_the_locale_comes_from(use_built):
+    at = run_page("dashboards/pages/admin.py")
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert f"Asia/Shanghai (from {use_built.data_dir / 'settings.toml'})" in text  # the sample's own file
+    assert "the `holidays` seed for CN" in text

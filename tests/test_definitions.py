@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from dagster import AssetKey, SensorResult, SkipReason, build_sensor_context
 
 
@@ -163,3 +164,47 @@ def test_the_dbt_sources_declare_the_landing_contract_column_by_column():
                 assert "not_null" in _tests_of(columns[column.name]), f"raw.{spec.name}.{column.name} is required"
     loader_tables = {"quarantine", "_load_manifest", "duplicate_keys", "audit_events"}  # written by the loaders
     assert set(tables) == {s.name for s in SOURCES} | loader_tables
+
+
+def test_the_locale_comes_from_the_data_folder_or_the_environment_and_nothing_is_assumed(tmp_path, monkeypatch):
+    """No configuration: UTC and no holidays, said in words; the data folder's settings.toml sets them;
+    the environment wins over the file; the file cannot carry the data folder or the PII key."""
+    from sample_data.writer import write_sample_settings
+    from service_insight.settings import get_settings
+
+    for name in ("SI_TIMEZONE", "SI_HOLIDAY_COUNTRY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SI_DATA_DIR", str(tmp_path))
+    bare = get_settings()
+    assert bare.timezone == "UTC" and bare.holiday_country == "" and bare.from_file == ()
+    zone, holidays = bare.locale_lines()
+    assert "UTC (nothing configured)" in zone and "Set `SI_TIMEZONE`" in zone
+    assert holidays.startswith("**Holidays:** none (nothing configured)")
+
+    (tmp_path / "settings.toml").write_text('SI_TIMEZONE = "Europe/Berlin"\nSI_HOLIDAY_COUNTRY = "de"\n')
+    configured = get_settings()
+    assert configured.timezone == "Europe/Berlin" and configured.holiday_country == "DE"
+    assert configured.from_file == ("SI_HOLIDAY_COUNTRY", "SI_TIMEZONE")
+    assert f"Europe/Berlin (from {tmp_path / 'settings.toml'})" in configured.locale_lines()[0]
+    assert "for DE" in configured.locale_lines()[1]
+    from unittest import mock
+
+    with mock.patch.dict(os.environ):
+        configured.export_env()  # as a build does for dbt: the exported copy still reads as the file's
+        assert get_settings().origin("SI_HOLIDAY_COUNTRY") == f"from {tmp_path / 'settings.toml'}"
+
+    monkeypatch.setenv("SI_TIMEZONE", "America/New_York")
+    overridden = get_settings()
+    assert overridden.timezone == "America/New_York" and overridden.origin("SI_TIMEZONE") == "from the environment"
+    assert write_sample_settings(tmp_path) is None  # the user's file is never replaced
+    assert "Europe/Berlin" in (tmp_path / "settings.toml").read_text()
+
+    for bad in ('SI_PII_KEY = "x"\n', 'SI_DATA_DIR = "/elsewhere"\n', "TIMEZONE = 'UTC'\n", "SI_TIMEZONE = \n"):
+        (tmp_path / "settings.toml").write_text(bad)
+        with pytest.raises(ValueError, match="settings.toml"):
+            get_settings()
+    (tmp_path / "settings.toml").unlink()
+    monkeypatch.delenv("SI_TIMEZONE")
+    assert write_sample_settings(tmp_path) == tmp_path / "settings.toml"
+    sample = get_settings()
+    assert (sample.timezone, sample.holiday_country) == ("Asia/Shanghai", "CN")

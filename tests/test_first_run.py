@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def build_core(data_dir):
-    """A new sample's core stage in a child process; touches only ``data_dir`` (runs in the background)."""
+    """A new sample's core stage in a child process; touches nothing outside ``data_dir``."""
     summary = write_sample(data_dir, scale=300, days=14, seed=5)
     done = subprocess.run([sys.executable, "-m", "service_insight.cli", "materialize", "--core-only", "--no-docs"],
                           cwd=PROJECT_ROOT, env=materialize_env(data_dir), capture_output=True, text=True,
@@ -33,9 +33,7 @@ def build_core(data_dir):
 
 @pytest.fixture(scope="module")
 def core_build(tmp_path_factory):
-    from tests import background
-
-    return background.take("core_build", lambda: build_core(tmp_path_factory.mktemp("first_run")))
+    return build_core(tmp_path_factory.mktemp("first_run"))
 
 
 def test_the_core_stage_publishes_every_core_mart_and_marks_the_models_as_pending(core_build):

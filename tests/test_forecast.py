@@ -444,6 +444,58 @@ def test_series_start_at_their_first_contact_and_run_to_the_end_with_zeros():
     assert daily[("chat", "all")]["y"].tolist() == [3.0, 0.0, 0.0, 0.0]
 
 
+def test_a_stray_old_event_does_not_stretch_a_series_and_history_is_bounded():
+    month = pd.date_range("2026-09-01", "2026-09-30 23:00", freq="h")
+    counts = pd.DataFrame({"ds": [pd.Timestamp("2011-03-05 10:00"), *month], "channel": "social",
+                           "queue_id": ["Q1"] + ["Q1"] * len(month), "contacts": 1})
+    for granularity, periods in (("daily", 30), ("hourly", 30 * 24)):
+        series = fc.build_series(counts, granularity, pd.Timestamp("2026-09-30 23:00"))
+        total = series[("social", "all")]
+        assert len(total) == periods and total["ds"].iloc[0] == pd.Timestamp("2026-09-01")
+        assert total["y"].sum() == len(month)  # the 2011 event is left out, nothing else
+    # Without the gap rule the window bound alone keeps 2011 out; an event inside the window then counts.
+    no_gap_rule = fc.ForecastConfig(max_gap_days=0, max_history_days={"daily": 400, "hourly": 60})
+    assert len(fc.build_series(counts, "daily", pd.Timestamp("2026-09-30"), no_gap_rule)[("social", "all")]) == 30
+    counts.loc[0, "ds"] = pd.Timestamp("2026-01-10 10:00")
+    stretched = fc.build_series(counts, "daily", pd.Timestamp("2026-09-30"), no_gap_rule)[("social", "all")]
+    assert len(stretched) == 264 and stretched["ds"].iloc[0] == pd.Timestamp("2026-01-10")
+    assert len(fc.build_series(counts, "daily", pd.Timestamp("2026-09-30"))[("social", "all")]) == 30
+    config = fc.config_from_values({"max_history_days_daily": "5", "max_gap_days": "-3"})
+    assert config.max_history_days["daily"] == 14 and config.max_gap_days == 0  # clamped, never empty
+
+
+def _forecast_row(channel, queue, start, yhat, level="queue"):
+    return {"channel": channel, "queue_id": queue, "series_level": level, "granularity": "daily",
+            "period_start": pd.Timestamp(start), "yhat": yhat, "yhat_lower": yhat * 0.5, "yhat_upper": yhat * 1.5}
+
+
+def _history_task(channel, queue, per_day, level="queue"):
+    days = pd.date_range("2026-09-01", periods=28, freq="D")
+    return {"key": {"channel": channel, "queue_id": queue, "series_level": level}, "granularity": "daily",
+            "history": pd.DataFrame({"ds": days, "y": float(per_day)})}
+
+
+def test_queue_forecasts_add_up_to_their_channel_and_keep_their_own_figure():
+    rows = [_forecast_row("chat", "all", "2026-10-01", 100.0, "channel"),
+            _forecast_row("chat", "Q1", "2026-10-01", 70.0), _forecast_row("chat", "Q2", "2026-10-01", 50.0),
+            _forecast_row("chat", "all", "2026-10-02", 40.0, "channel"),
+            _forecast_row("chat", "Q1", "2026-10-02", 0.0), _forecast_row("chat", "Q2", "2026-10-02", 0.0)]
+    tasks = [_history_task("chat", "all", 30, "channel"), _history_task("chat", "Q1", 20),
+             _history_task("chat", "Q2", 10)]
+    out = {(r["queue_id"], r["period_start"].day): r for r in fc.reconcile_queue_forecasts(rows, tasks)}
+    assert out[("Q1", 1)]["yhat"] + out[("Q2", 1)]["yhat"] == pytest.approx(100.0)
+    assert out[("Q1", 1)]["yhat"] == pytest.approx(70 * 100 / 120) and out[("Q1", 1)]["yhat_unreconciled"] == 70.0
+    assert out[("Q1", 1)]["yhat_lower"] <= out[("Q1", 1)]["yhat"] <= out[("Q1", 1)]["yhat_upper"]
+    # Both queue models said zero but the channel expects 40: shared by their recent volumes, 2 to 1.
+    assert out[("Q1", 2)]["yhat"] == pytest.approx(40 * 2 / 3) and out[("Q2", 2)]["yhat"] == pytest.approx(40 / 3)
+    assert out[("all", 1)]["yhat"] == 100.0 == out[("all", 1)]["yhat_unreconciled"]
+    # A third queue too new to forecast keeps its recent share (10 of 40) out of the others' total.
+    rows = [_forecast_row("chat", "all", "2026-10-01", 100.0, "channel"),
+            _forecast_row("chat", "Q1", "2026-10-01", 70.0), _forecast_row("chat", "Q2", "2026-10-01", 50.0)]
+    out = fc.reconcile_queue_forecasts(rows, tasks + [_history_task("chat", "Qnew", 10)])
+    assert sum(r["yhat"] for r in out if r["series_level"] == "queue") == pytest.approx(75.0)
+
+
 def test_bad_vars_fall_back_or_are_clamped():
     config = fc.config_from_values({"horizon_days": "21", "interval_width": "1.7", "seed": "x",
                                     "backtest_folds": "-2", "transform": "cube", "models": "['ets', 'tarot']",
@@ -570,6 +622,20 @@ def test_forecast_marts_exist_with_sane_values(use_built):
 def test_backtest_scores_every_candidate_and_the_forecast_publishes_the_winner(use_built):
     summary = check_backtest(use_built.settings)
     print("\nbacktest on the sample (channel totals):\n", summary.round(3).to_string())
+
+
+def test_the_published_queue_forecasts_add_up_to_the_channel_forecast(use_built):
+    rows = read_mart(use_built.settings, "select * from marts.fct_volume_forecast where period_start is not null")
+    queues, totals = rows[rows["series_level"] == "queue"], rows[rows["series_level"] == "channel"]
+    assert len(queues) and queues["yhat_unreconciled"].notna().all()
+    summed = queues.groupby(["granularity", "channel", "period_start"])["yhat"].sum()
+    channel = totals.set_index(["granularity", "channel", "period_start"])["yhat"]
+    skipped = read_mart(use_built.settings, "select distinct granularity, channel from marts.fct_volume_forecast "
+                                            "where series_level = 'queue' and status = 'skipped'")
+    complete = ~summed.index.droplevel(2).isin(list(skipped.itertuples(index=False, name=None)))
+    assert complete.any()
+    np.testing.assert_allclose(summed[complete].to_numpy(dtype=float),
+                               channel.reindex(summed[complete].index).to_numpy(dtype=float), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.slow

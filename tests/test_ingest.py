@@ -155,7 +155,7 @@ def test_broken_json_lines_are_quarantined_and_the_rest_loads(conn, tmp_path):
     assert reasons[2].startswith("invalid JSON")
     assert "expected a JSON object" in reasons[3]
     assert "transfer_count: cannot read" in reasons[5]
-    assert "channel must be chat, phone or email" in reasons[6]
+    assert "channel must be chat, phone, email or social" in reasons[6]
 
 
 def test_parquet_with_wrong_types_and_unreadable_parquet(conn, tmp_path):

@@ -1028,7 +1028,7 @@ def _checked_sql(spec: SourceSpec, reasons: list[str], timezone: str, abbreviati
 
 
 def load_batch(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[ParsedFile],
-               replaced: set[str], max_chars: int, timezone: str = "Asia/Shanghai",
+               replaced: set[str], max_chars: int, timezone: str = "UTC",
                future_hours: int = 24, zone_abbreviations: Mapping[str, str] | None = None) -> tuple[int, int]:
     """Validate and load parsed files in one transaction; returns (loaded, quarantined)."""
     stage = _stage_table(spec, files)
@@ -1147,7 +1147,7 @@ def file_day(path: Path) -> date | None:
 def load_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
                 max_chars: int = 100_000, batch_files: int = 400, batch_rows: int = 2_000_000,
                 wants_day: Callable[[date | None], bool] | None = None,
-                timezone: str = "Asia/Shanghai", future_hours: int = 24,
+                timezone: str = "UTC", future_hours: int = 24,
                 zone_abbreviations: Mapping[str, str] | None = None) -> LoadReport:
     """Load every new or changed landing file of one source. Safe to call any number of times.
 

@@ -65,8 +65,8 @@ class SourceSpec:
         return tuple(dict.fromkeys(n for n in names if n in self.column_names))
 
 
-_CHANNEL = Column("channel", required=True, check="v in ('chat', 'phone', 'email')",
-                  check_message="channel must be chat, phone or email")
+_CHANNEL = Column("channel", required=True, check="v in ('chat', 'phone', 'email', 'social')",
+                  check_message="channel must be chat, phone, email or social")
 _SPEAKER = Column("speaker", required=True, check="v in ('customer', 'agent', 'bot', 'system')",
                   check_message="speaker must be customer, agent, bot or system")
 _NONNEG = "v >= 0"

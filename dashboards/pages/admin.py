@@ -1,4 +1,5 @@
-"""Admin: the audit log (sign-ins, failed and throttled sign-ins, exports, role changes), for admins only."""
+"""Admin: the locale in force and the audit log (sign-ins, failed and throttled sign-ins, exports, role
+changes), for admins only."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import streamlit as st
 from dashboards import audit, data
 from dashboards.access import has_role
 from dashboards.widgets import download_button
+from service_insight.settings import get_settings
 
 st.title("Admin")
 if not has_role(("admin",)):
     st.info("The audit log is visible to admins.", icon=":material/lock:")
     st.stop()
 
+st.subheader("Locale")
+for line in get_settings().locale_lines():
+    st.markdown(line)
+st.subheader("Audit log")
 events = pd.DataFrame(audit.read_events())
 st.caption(f"Audit log: `{audit.audit_path()}` (append-only; one JSON line per event, times in UTC). "
            f"After {audit.FREE_FAILURES} failed sign-ins a user name waits 2, 4, 8… seconds "

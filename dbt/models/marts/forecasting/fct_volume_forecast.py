@@ -13,6 +13,7 @@ from ml.forecasting import (
     choices_from_backtest,
     forecast_rows,
     forecast_series,
+    reconcile_queue_forecasts,
     run_tasks_reusing,
     series_key,
     tasks_from_config,
@@ -32,6 +33,9 @@ def model(dbt, session):
         "peak_share": dbt.config.get("peak_share"),
         "min_history_days_daily": dbt.config.get("min_history_days_daily"),
         "min_history_days_hourly": dbt.config.get("min_history_days_hourly"),
+        "max_history_days_daily": dbt.config.get("max_history_days_daily"),
+        "max_history_days_hourly": dbt.config.get("max_history_days_hourly"),
+        "max_gap_days": dbt.config.get("max_gap_days"),
         "transform": dbt.config.get("transform"),
         "models": dbt.config.get("models"),
         "models_hourly": dbt.config.get("models_hourly"),
@@ -44,4 +48,4 @@ def model(dbt, session):
     for task in tasks:
         task.update(choices.get(series_key(task["key"], task["granularity"]), {}))
     results = run_tasks_reusing("volume_forecast", forecast_series, tasks)
-    return typed_frame(forecast_rows(results, config), FORECAST_COLUMNS)
+    return typed_frame(reconcile_queue_forecasts(forecast_rows(results, config), tasks), FORECAST_COLUMNS)

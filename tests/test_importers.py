@@ -1,0 +1,195 @@
+"""Importers: exports in their public shapes become landing files, bad rows are counted with reasons, twice is once.
+
+The twcs fixture below is written by hand in the shape of the public "Customer Support on Twitter"
+CSV, with its awkward parts: a float reply id, a thread whose first tweet is missing, HTML entities,
+a signed reply, an unanswered tweet, a deleted author, an unreadable time, a tweet in two exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from unittest import mock
+
+import duckdb
+import pytest
+
+from service_insight.settings import PROJECT_ROOT
+from warehouse.importers.twcs import ImportFailed, import_twcs, parse_time, pseudonym
+
+HEADER = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+EXPORT_1 = HEADER + "\n".join([
+    # A thread: customer, signed reply (float parent id), customer again, reply.
+    '1,115712,True,Tue Oct 31 22:10:47 +0000 2017,"@sprintcare my bill doubled &amp; nobody answers",2,',
+    '2,sprintcare,False,Tue Oct 31 22:11:45 +0000 2017,"@115712 Sorry to hear that! Please DM us your account. ^JK",3,1.0',
+    '3,115712,True,Tue Oct 31 22:20:00 +0000 2017,@sprintcare done,4,2',
+    '4,sprintcare,False,Tue Oct 31 22:25:10 +0000 2017,@115712 Thanks - we fixed the charge -AB,,3',
+    # A thread whose first tweet (10) is not in the export.
+    '11,AppleSupport,False,Wed Nov 01 08:00:00 +0000 2017,@220044 Which iOS version are you on?,12,10',
+    '12,220044,True,Wed Nov 01 08:05:00 +0000 2017,@AppleSupport 11.1 on an iPhone 7,,11',
+    # Unanswered, mentioning a brand that answers elsewhere.
+    '20,330055,True,2017-11-02T09:00:00+01:00,@AppleSupport battery drains overnight,,',
+    # Bad rows: deleted author, unreadable time, no time zone, no id.
+    '30,,True,Thu Nov 02 10:00:00 +0000 2017,hello,,',
+    '31,440066,True,yesterday,hello,,',
+    '32,440066,True,2017-11-02 10:00:00,hello,,',
+    'abc,440066,True,Thu Nov 02 10:00:00 +0000 2017,hello,,',
+    # Old thread, for --since.
+    '40,550077,True,Sun Jan 01 10:00:00 +0000 2017,@sprintcare happy new year,,',
+]) + "\n"
+EXPORT_2 = HEADER + "\n".join([
+    '12,220044,True,Wed Nov 01 08:05:00 +0000 2017,@AppleSupport 11.1 on an iPhone 7,,11',  # also in export 1
+    '13,AppleSupport,False,Wed Nov 01 08:09:00 +0000 2017,@220044 Update to 11.1.1 - that fixes it.,,12',
+]) + "\n"
+
+
+@pytest.fixture
+def exports(tmp_path):
+    first, second = tmp_path / "twcs_part1.csv", tmp_path / "twcs_part2.csv"
+    first.write_text(EXPORT_1, encoding="utf-8")
+    second.write_text(EXPORT_2, encoding="utf-8")
+    return first, second
+
+
+def _rows(path):
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _landing(landing, kind):
+    return [row for path in sorted((landing / kind).glob("twcs_*")) for row in _rows(path)]
+
+
+def test_twcs_threads_become_social_conversations_with_pseudonymous_customers(exports, tmp_path):
+    landing = tmp_path / "landing"
+    report = import_twcs(exports, landing, key="k" * 64, rejects_dir=tmp_path / "imports")
+    assert report.rows_read == 14 and report.tweets == 9 and report.duplicates == 1 and report.reconciles()
+    assert report.rejected == {"author_id missing (a deleted user?)": 1, "tweet_id missing or not a number": 1,
+                               "created_at unreadable or without a time zone": 2}
+    assert report.threads == 4 and report.threads_missing_first_tweet == 1
+    conversations = {c["conversation_id"]: c for c in _landing(landing, "conversations")}
+    assert set(conversations) == {"TW1", "TW11", "TW20", "TW40"}
+    bill = conversations["TW1"]
+    assert bill["channel"] == "social" and bill["queue_id"] == "social:sprintcare"
+    assert bill["agent_id"] == "sprintcare/AB"  # the last signed reply
+    assert bill["started_at"] == "2017-10-31T22:10:47Z" and bill["ended_at"] == "2017-10-31T22:25:10Z"
+    assert bill["customer_id"] == pseudonym("115712", "k" * 64) and bill["disposition"] is None
+    assert bill["handle_seconds"] is None  # not in the format: empty, not invented
+    assert conversations["TW11"]["agent_id"] is None and conversations["TW11"]["queue_id"] == "social:AppleSupport"
+    assert conversations["TW20"]["queue_id"] == "social:AppleSupport"  # unanswered: the brand it mentions
+    assert conversations["TW20"]["started_at"] == "2017-11-02T08:00:00Z"  # +01:00 converted once, to UTC
+    turns = [t for t in _landing(landing, "turns") if t["conversation_id"] == "TW1"]
+    assert [t["speaker"] for t in turns] == ["customer", "agent", "customer", "agent"]
+    assert turns[0]["text"] == "@sprintcare my bill doubled & nobody answers"  # HTML entity decoded
+    assert "115712" not in " ".join(t["text"] for t in _landing(landing, "turns"))  # handles are pseudonyms
+    assert f"@{pseudonym('115712', 'k' * 64)} Sorry" in turns[1]["text"]
+    apple = [t["turn_index"] for t in _landing(landing, "turns") if t["conversation_id"] == "TW11"]
+    assert apple == ["0", "1", "2"]  # the duplicate tweet once; the second export's reply joins the thread
+    customers = _landing(landing, "customers")
+    assert len(customers) == 4 and all(set(c) == {"customer_id"} for c in customers)
+    rejects = _rows(tmp_path / "imports" / next((tmp_path / "imports").iterdir()).name)
+    assert {r["reason"] for r in rejects} == set(report.rejected)
+
+
+def test_twcs_import_twice_changes_nothing_and_since_skips_old_threads(exports, tmp_path):
+    landing = tmp_path / "landing"
+    first = import_twcs(exports, landing, key="k" * 64)
+    files = {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()}
+    again = import_twcs(list(reversed(exports)), landing, key="k" * 64)
+    assert again.files_written == 0 and again.files_unchanged == first.files_written
+    assert {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()} == files
+    recent = import_twcs(exports, tmp_path / "recent", key="k" * 64, since=parse_time("2017-06-01T00:00:00Z").date())
+    assert recent.threads_before_since == 1 and recent.threads == 3
+
+
+def test_twcs_files_load_through_the_landing_contract_without_quarantine(exports, tmp_path):
+    from warehouse.ingest import load_source
+    from warehouse.sources import SOURCES
+
+    landing = tmp_path / "landing"
+    import_twcs(exports, landing, key="k" * 64)
+    specs = {spec.name: spec for spec in SOURCES}
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        for name in ("conversations", "turns", "customers"):
+            report = load_source(conn, specs[name], landing, timezone="Europe/Berlin")
+            assert report.rows_quarantined == 0 and report.rows_loaded > 0, (name, report)
+        started = conn.execute("select strftime(started_at, '%Y-%m-%d %H:%M') from raw.conversations "
+                               "where conversation_id = 'TW20'").fetchone()[0]
+    assert started == "2017-11-02 09:00"  # 08:00 UTC, shown in the configured business zone
+
+
+def test_a_file_that_is_not_a_twcs_export_is_refused_whole(tmp_path):
+    wrong = tmp_path / "tickets.csv"
+    wrong.write_text("id,subject\n1,hello\n", encoding="utf-8")
+    with pytest.raises(ImportFailed, match="columns tweet_id, author_id, inbound, created_at, text are missing"):
+        import_twcs([wrong], tmp_path / "landing", key="k")
+    assert not (tmp_path / "landing").exists()
+
+
+def test_the_import_command_prints_a_summary_and_json(exports, tmp_path):
+    env = {"SI_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "service_insight.cli", "import", "twcs", *map(str, exports),
+                           "--json"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["written"] == {"conversations": 4, "turns": 9, "customers": 4} and summary["reconciles"]
+    assert summary["rejects_file"].startswith(str(tmp_path / "data" / "imports"))
+    text = subprocess.run([sys.executable, "-m", "service_insight.cli", "import", "twcs", str(exports[0])],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0 and "rejected 2: created_at unreadable or without a time zone" in text.stdout
+    assert "not in this format (left empty, never invented): disposition" in text.stdout
+    bad = subprocess.run([sys.executable, "-m", "service_insight.cli", "import", "twcs", str(tmp_path / "nope.csv")],
+                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+# ---- a whole build over imported files: no sample, no labels, no locale configured ------------------
+
+def build_imported(data_dir):
+    """Import the twcs fixture into an empty data folder and build it in a child process."""
+    from tests.fault_build import run_materialize
+
+    (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)
+    first, second = data_dir / "exports" / "twcs_part1.csv", data_dir / "exports" / "twcs_part2.csv"
+    first.parent.mkdir(parents=True)
+    first.write_text(EXPORT_1, encoding="utf-8")
+    second.write_text(EXPORT_2, encoding="utf-8")
+    report = import_twcs([first, second], data_dir / "landing", key="imported-build-key")
+    code, _, output = run_materialize(data_dir, None)
+    return data_dir, report, code, output
+
+
+@pytest.fixture(scope="module")
+def imported_build(tmp_path_factory):
+    return build_imported(tmp_path_factory.mktemp("imported"))
+
+
+@pytest.mark.slow
+def test_a_build_over_imported_twcs_threads_publishes_them_with_no_handle_and_no_assumed_locale(imported_build):
+    from service_insight.settings import get_settings
+    from tests.conftest import point_settings_at
+    from warehouse.snapshot import current
+
+    data_dir, report, code, output = imported_build
+    assert code == 0, output[-4000:]
+    ref = current(data_dir / "snapshots")
+    with duckdb.connect(str(ref.path), read_only=True) as c:
+        channels = dict(c.execute("select channel, count(*) from marts.fct_conversations group by 1").fetchall())
+        contacts = c.execute("select sum(contacts) from marts.fct_kpi_daily").fetchone()[0]
+        turns = c.execute("select count(*) from marts.fct_turns").fetchone()[0]
+        tables = c.execute("select table_schema, table_name from information_schema.tables "
+                           "where table_schema = 'marts'").fetchall()
+        text = " ".join(str(v) for s, t in tables for row in c.execute(f'select * from {s}."{t}"').fetchall()
+                        for v in row)
+    assert channels == {"social": report.threads} and contacts == report.threads
+    assert turns == report.written["turns"]
+    assert "115712" not in text and "220044" not in text  # customer handles never reach a mart
+    with mock.patch.dict(os.environ):  # later tests keep the settings they had
+        point_settings_at(data_dir)
+        settings = get_settings()
+    assert settings.timezone == "UTC" and settings.holiday_country == ""  # nothing assumed
