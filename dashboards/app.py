@@ -1,20 +1,25 @@
 """Service Insight dashboards: the frame (title, global filters) and the page navigation.
 
-Run with ``streamlit run streamlit_app.py`` (repository root). The entry script cannot live
-beside ``dashboards/pages/``: Streamlit treats a ``pages/`` folder next to the main script as the
-legacy multipage layout and would then never run this frame. Filters set here apply to every
-page and survive page changes because they live in the session state.
+Run with ``make run`` / ``service-insight serve``, or ``streamlit run streamlit_app.py`` or
+``streamlit run dashboards/app.py`` from the repository root: the navigation below names every
+page, so Streamlit does not read ``dashboards/pages/`` as its legacy page folder either way.
+Filters set here apply to every page and survive page changes because they live in the session
+state.
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-import streamlit as st
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a script from a checkout not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboards.access import login_gate
-from dashboards.data import Filters, query, snapshot
+import streamlit as st  # noqa: E402
+
+from dashboards.access import login_gate  # noqa: E402
+from dashboards.data import Filters, query, snapshot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,3 +110,7 @@ def main() -> None:
     login_gate()  # stops the run at a login form when SI_AUTH_FILE is set and nobody is signed in
     sidebar_filters()
     st.navigation(SECTIONS).run()
+
+
+if __name__ == "__main__":  # `streamlit run dashboards/app.py` runs this file as the main script
+    main()

@@ -39,7 +39,7 @@ def parse_dbt_project(project_dir: Path = DBT_PROJECT_DIR, target_dir: Path | No
     get_settings().export_env()  # models read SI_PII_KEY and SI_WAREHOUSE_PATH while parsing
     target = target_dir or project_dir / "target"
     result = dbtRunner().invoke(["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-                                 "--target-path", str(target), "--quiet"])
+                                 "--target-path", str(target), "--log-path", str(target), "--quiet"])
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")
     return target / "manifest.json"

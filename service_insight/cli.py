@@ -1,7 +1,7 @@
 """``service-insight``: the commands behind the Makefile targets.
 
     service-insight generate [--scale N] [--days D]   write sample landing files
-    service-insight import FORMAT PATH... [--since D]  bring in exports (twcs, abcd) as landing files
+    service-insight import FORMAT PATH... [--since D]  bring in exports (twcs, csv --mapping, abcd) as landing files
     service-insight import-abcd FILE                  bring in ABCD-format conversations
     service-insight materialize [--core-first|--core-only]  load, build and publish (headless), progress lines
     service-insight run                               serve at once, build meanwhile (core marts first)
@@ -81,6 +81,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     import json
 
     from warehouse.importers.abcd import import_abcd
+    from warehouse.importers.mapped import import_mapped
     from warehouse.importers.twcs import ImportFailed, import_twcs
 
     s = get_settings()
@@ -93,7 +94,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     if missing:
         print(f"import: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    if args.format == "abcd":
+    if args.format == "csv":
+        if not args.mapping:
+            print("import: the csv format needs --mapping FILE (a TOML mapping; see the README)", file=sys.stderr)
+            return 2
+        try:
+            report, mapping = import_mapped([Path(p) for p in args.paths], Path(args.mapping), s.landing_dir)
+        except ImportFailed as exc:
+            print(f"import: {exc}", file=sys.stderr)
+            return 2
+        summary = report.as_dict(len(mapping.outputs))
+    elif args.format == "abcd":
         start = datetime.combine(since or date.today(), datetime.min.time())
         summary = {"format": "abcd", "written": {}}
         for path in args.paths:
@@ -112,6 +123,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.format}: written to {s.landing_dir}: " + ", ".join(f"{n:,} {kind}" for kind, n in
                                                                     summary["written"].items()))
+    if args.format == "csv":
+        print(f"  {summary['rows_read']:,} rows read; files: {summary['files_written']} written, "
+              f"{summary['files_unchanged']} unchanged")
+        for reason, n in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
+            print(f"  rejected {n:,}: {reason}")
     if args.format == "twcs":
         print(f"  {summary['rows_read']:,} rows read = {summary['tweets']:,} tweets + {summary['duplicates']:,} "
               f"duplicates + {sum(summary['rejected'].values()):,} rejected; {summary['threads']:,} threads "
@@ -240,18 +256,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return wait_for_services(procs)
 
 
+def docs_dir() -> Path:
+    """Where the dbt docs of this data folder are generated and served from (``DBT_TARGET_PATH`` wins)."""
+    return Path(os.environ.get("DBT_TARGET_PATH") or get_settings().dbt_work_dir / "docs")
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     get_settings().export_env()
+    target = docs_dir()
     # A separate process: dbt-duckdb keeps its connection (and DuckDB's file lock) for the life
-    # of the process that ran it, which must not be ours.
+    # of the process that ran it, which must not be ours. The catalogue describes this data folder's
+    # warehouse, so it is written there, not into the checkout.
     dbt = Path(sys.executable).parent / "dbt"
     result = subprocess.run([str(dbt) if dbt.exists() else "dbt", "docs", "generate", "--project-dir",
-                             str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+                             str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path",
+                             str(target), "--log-path", str(target), "--quiet"],
                             cwd=DBT_PROJECT_DIR)
     if result.returncode != 0:
         print("dbt docs generate failed (see the dbt output above)", file=sys.stderr)
         return 1
-    print(f"dbt docs written to {DBT_PROJECT_DIR / 'target'}")
+    print(f"dbt docs written to {target}")
     return 0
 
 
@@ -282,7 +306,8 @@ def start_services(args: argparse.Namespace) -> dict[str, subprocess.Popen]:
         "dagster": ([str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", "-h", tools_host,
                      "-p", str(s.dagster_port)], f"http://{tools_host}:{s.dagster_port}"),
         "dbt docs": ([str(bin_dir / "dbt"), "docs", "serve", "--project-dir", str(DBT_PROJECT_DIR),
-                      "--profiles-dir", str(DBT_PROJECT_DIR), "--port", str(s.dbt_docs_port), "--host", tools_host,
+                      "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(docs_dir()), "--log-path",
+                      str(docs_dir()), "--port", str(s.dbt_docs_port), "--host", tools_host,
                       "--no-browser"], f"http://{tools_host}:{s.dbt_docs_port}"),
     }
     if host not in (LOOPBACK, "localhost", "::1"):
@@ -293,7 +318,7 @@ def start_services(args: argparse.Namespace) -> dict[str, subprocess.Popen]:
     logs = s.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for name, (cmd, _) in services.items():
-        if name == "dbt docs" and not (DBT_PROJECT_DIR / "target" / "catalog.json").exists():
+        if name == "dbt docs" and not (docs_dir() / "catalog.json").exists():
             cmd_docs(args)  # after the dashboards have started: nobody waits on the catalogue
         # Each service logs to its own file: the console stays for the build's progress lines.
         with (logs / f"{name.replace(' ', '-')}.log").open("a") as log:
@@ -507,11 +532,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--clean", action="store_true", help="remove existing landing files and ground truth first")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
-    i = sub.add_parser("import", help="convert exports (twcs: the Customer Support on Twitter CSV; abcd) "
-                                      "into landing files")
-    i.add_argument("format", choices=("twcs", "abcd"))
+    i = sub.add_parser("import", help="convert exports (twcs: the Customer Support on Twitter CSV; csv: any "
+                                      "CSV/JSONL with a --mapping; abcd) into landing files")
+    i.add_argument("format", choices=("twcs", "csv", "abcd"))
     i.add_argument("paths", nargs="+", metavar="PATH")
     i.add_argument("--since", help="YYYY-MM-DD: skip threads that started before this day (abcd: its start day)")
+    i.add_argument("--mapping", help="csv: the TOML mapping of the export's columns onto the landing contract")
     i.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     i.set_defaults(func=cmd_import)
     a = sub.add_parser("import-abcd", help="convert an ABCD-format JSON file into landing files")

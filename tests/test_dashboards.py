@@ -98,6 +98,14 @@ def test_the_menu_has_sections_and_the_root_opens_the_overview(tmp_path):
     assert not at.exception and "Overview" in [t.value for t in at.title]
 
 
+def test_streamlit_run_of_the_frame_itself_serves_the_overview(use_built):
+    """`streamlit run dashboards/app.py` works as well as the entry script at the root."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboards" / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Overview" in [t.value for t in at.title] and "Contacts" in [m.label for m in at.metric]
+
+
 def test_the_admin_page_says_where_the_locale_comes_from(use_built):
     at = run_page("dashboards/pages/admin.py")
     assert not at.exception, [e.value for e in at.exception]

@@ -193,3 +193,128 @@ def test_a_build_over_imported_twcs_threads_publishes_them_with_no_handle_and_no
         point_settings_at(data_dir)
         settings = get_settings()
     assert settings.timezone == "UTC" and settings.holiday_country == ""  # nothing assumed
+
+
+# ---- any CSV / JSONL with a TOML mapping --------------------------------------------------------
+
+TICKETS_CSV = """Ticket ID,Created,Closed,Requester,Group,Assignee,Via
+T-100,31/10/2026 09:15,31/10/2026 10:00,cust-1,Billing,agent-7,mail
+T-101,31/10/2026 23:30,,cust-2,Returns,,
+T-102,,01/11/2026 08:00,cust-3,Billing,agent-7,mail
+T-103,2026-11-01 08:00,,cust-4,Billing,,mail
+"""
+MESSAGES_JSONL = "\n".join([
+    json.dumps({"ticket": "T-100", "seq": 0, "who": "customer", "at": "31/10/2026 09:15", "body": "Invoice wrong"}),
+    json.dumps({"ticket": "T-100", "seq": 1, "who": "agent", "at": "31/10/2026 09:40", "body": "Fixed it"}),
+    "not json at all",
+    json.dumps({"ticket": "T-101", "seq": 0, "who": "customer", "at": "31/10/2026 23:30", "body": ""}),
+]) + "\n"
+TICKETS_MAPPING = """time_format = "%d/%m/%Y %H:%M"
+timezone = "Europe/Berlin"
+
+[[output]]
+source = "conversations"
+[output.columns]
+conversation_id = "Ticket ID"
+started_at = "Created"
+ended_at = "Closed"
+customer_id = "Requester"
+queue_id = "Group"
+agent_id = "Assignee"
+channel = "Via"
+[output.defaults]
+channel = "email"
+[output.values.channel]
+mail = "email"
+"""
+MESSAGES_MAPPING = """time_format = "%d/%m/%Y %H:%M"
+timezone = "Europe/Berlin"
+
+[[output]]
+source = "turns"
+columns = { conversation_id = "ticket", turn_index = "seq", speaker = "who", ts = "at", text = "body" }
+"""
+
+
+@pytest.fixture
+def mapped_exports(tmp_path):
+    files = {"tickets.csv": TICKETS_CSV, "tickets.toml": TICKETS_MAPPING, "messages.jsonl": MESSAGES_JSONL,
+             "messages.toml": MESSAGES_MAPPING}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_mapping_turns_any_export_into_landing_files_with_reasons_for_what_it_cannot(mapped_exports, tmp_path):
+    from warehouse.importers.mapped import import_mapped
+
+    landing = tmp_path / "landing"
+    tickets, mapping = import_mapped([mapped_exports / "tickets.csv"], mapped_exports / "tickets.toml", landing)
+    assert tickets.rows_read == 4 and tickets.written == {"conversations": 2} and tickets.reconciles(1)
+    assert tickets.rejected == {"conversations.started_at (column 'Created') is empty": 1,
+                                "started_at (column 'Created'): '2026-11-01 08:00' does not match time format "
+                                "'%d/%m/%Y %H:%M'": 1}
+    rows = {r["conversation_id"]: r for r in _rows(next((landing / "conversations").iterdir()))}
+    assert rows["T-100"]["started_at"] == "2026-10-31 09:15:00+01:00"  # day-first, Berlin winter time
+    assert rows["T-100"]["channel"] == "email"  # the export's "mail", in the contract's word
+    assert rows["T-101"]["channel"] == "email"  # an empty cell: the default
+    assert rows["T-101"]["agent_id"] is None and rows["T-101"]["ended_at"] is None  # not in the export: empty
+    messages, _ = import_mapped([mapped_exports / "messages.jsonl"], mapped_exports / "messages.toml", landing)
+    assert messages.written == {"turns": 2} and messages.reconciles(1)
+    assert messages.rejected == {"turns: a line that is not a JSON object": 1,
+                                 "turns.text (column 'body') is empty": 1}
+    again, _ = import_mapped([mapped_exports / "tickets.csv"], mapped_exports / "tickets.toml", landing)
+    assert again.files_written == 0 and again.files_unchanged == 1
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        from warehouse.ingest import load_source
+        from warehouse.sources import SOURCES
+
+        specs = {spec.name: spec for spec in SOURCES}
+        for name in ("conversations", "turns"):
+            loaded = load_source(conn, specs[name], landing, timezone="UTC")
+            assert loaded.rows_loaded == 2 and loaded.rows_quarantined == 0, (name, loaded)
+        started = conn.execute("select strftime(started_at, '%H:%M') from raw.conversations "
+                               "where conversation_id = 'T-100'").fetchone()[0]
+    assert started == "08:15"  # 09:15 in Berlin is 08:15 UTC: converted once, by the loader
+
+
+@pytest.mark.parametrize("mapping, message", [
+    ('[[output]]\nsource = "tickets"\n', "'tickets' is not a landing source"),
+    ('[[output]]\nsource = "conversations"\ncolumns = { conversation_id = "id", colour = "c" }\n',
+     "'colour' is not a field of conversations"),
+    ('[[output]]\nsource = "conversations"\ncolumns = { conversation_id = "Ticket ID" }\n',
+     "conversations needs channel, started_at, customer_id, queue_id"),
+    ('[[output]]\nsource = "orders"\ncolumns = { order_id = "id" }\n', "lands as typed Parquet"),
+    ('timezone = "Mars/Olympus"\n[[output]]\nsource = "conversations"\n', "not an IANA time zone"),
+    ('time_format = "%d"\n', "has no [[output]] table"),
+    ("[[output]\n", "cannot be read as TOML"),
+])
+def test_a_wrong_mapping_is_refused_before_any_row_is_read(mapped_exports, tmp_path, mapping, message):
+    from warehouse.importers.mapped import import_mapped
+
+    (tmp_path / "bad.toml").write_text(mapping, encoding="utf-8")
+    with pytest.raises(ImportFailed, match=message.replace("[", r"\[").replace("(", r"\(")):
+        import_mapped([mapped_exports / "tickets.csv"], tmp_path / "bad.toml", tmp_path / "landing")
+    assert not (tmp_path / "landing").exists()
+
+
+def test_a_mapping_naming_columns_the_file_lacks_is_refused(mapped_exports, tmp_path):
+    from warehouse.importers.mapped import import_mapped
+
+    wrong = TICKETS_MAPPING.replace('"Requester"', '"Customer"')
+    (tmp_path / "wrong.toml").write_text(wrong, encoding="utf-8")
+    with pytest.raises(ImportFailed, match="names column\\(s\\) Customer, which the file does not have"):
+        import_mapped([mapped_exports / "tickets.csv"], tmp_path / "wrong.toml", tmp_path / "landing")
+
+
+def test_the_import_command_reads_a_mapping(mapped_exports, tmp_path):
+    env = {"SI_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    base = [sys.executable, "-m", "service_insight.cli", "import", "csv", str(mapped_exports / "tickets.csv")]
+    unmapped = subprocess.run(base, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert unmapped.returncode == 2 and "needs --mapping" in unmapped.stderr
+    done = subprocess.run([*base, "--mapping", str(mapped_exports / "tickets.toml"), "--json"], cwd=PROJECT_ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["written"] == {"conversations": 2} and sum(summary["rejected"].values()) == 2
+    assert summary["reconciles"] and list((tmp_path / "data" / "landing" / "conversations").glob("mapped_tickets_*"))

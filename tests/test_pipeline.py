@@ -186,10 +186,9 @@ def test_new_landing_files_load_incrementally(use_built, tmp_path):
 
 def test_dbt_docs_generate_builds_the_catalogue(use_built):
     from service_insight.cli import main
-    from service_insight.settings import DBT_PROJECT_DIR
 
     assert main(["docs"]) == 0
-    catalog = (DBT_PROJECT_DIR / "target" / "catalog.json")
+    catalog = use_built.settings.dbt_work_dir / "docs" / "catalog.json"  # the data folder's, not the checkout's
     assert catalog.exists()
     import json as _json
 
