@@ -141,6 +141,8 @@ class Settings:
     translation_corpora: str = ""  # extra Tatoeba-format files (english<TAB>other), os.pathsep-separated
     translation_max_turns: int = 0  # turns translated per run, 0 = all
     translation_threads: int = 0  # 1 on a CPU shared with other jobs (2 threads measured 10-20x slower there)
+    # Values the PII masking keeps verbatim (comma-separated): a brand's own handle or hotline number.
+    pii_allow: str = ""
     # Reuse a stateless fit (forecasts, backtest, team suggestions) while its inputs and code are unchanged (ml.result_cache).
     result_cache: bool = True
     # Dashboard login: a TOML file of users and roles (dashboards/access.py); empty = no login, all visible.
@@ -325,4 +327,5 @@ def get_settings() -> Settings:
         auth_file=_env_get(env, "SI_AUTH_FILE", ""),
         text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),
         result_cache=_env_flag(env, "SI_RESULT_CACHE", True),
+        pii_allow=_env_get(env, "SI_PII_ALLOW", ""),
     )

@@ -150,6 +150,8 @@ LEAKS = [
     ("车牌号京A12345", "PLATE"),
     ("licence plate AB12 CDE", "PLATE"),
     ("我的微信号是zhangwei_1990", "WECHAT"),
+    ("@jane_doe88 any update on my refund?", "HANDLE"),
+    ("thanks to @MarcoRossi_ for the help", "HANDLE"),
 ]
 
 
@@ -183,6 +185,17 @@ STAYS = [
 @pytest.mark.parametrize("text", STAYS)
 def test_order_numbers_dates_prices_and_tracking_numbers_stay(text):
     assert pii.mask(text) == text
+
+
+def test_handles_are_masked_unless_allowed_and_an_email_stays_one_email(monkeypatch):
+    monkeypatch.delenv("SI_PII_ALLOW", raising=False)
+    assert pii.mask("write to ada.l@example.com or @ada_l") == "write to [EMAIL] or [HANDLE]"
+    assert pii.mask("@AcmeHelp my parcel, call me on +1 (415) 555-0132") == "[HANDLE] my parcel, call me on [PHONE]"
+    monkeypatch.setenv("SI_PII_ALLOW", "@acmehelp, +1 415 555 0132")  # the brand's handle and hotline
+    assert pii.mask("@AcmeHelp my parcel, call me on +1 (415) 555-0132") == "@AcmeHelp my parcel, call me on " \
+                                                                            "+1 (415) 555-0132"
+    assert pii.mask("@AcmeHelp ask @jane_doe88") == "@AcmeHelp ask [HANDLE]"  # only what is listed
+    assert pii.mask_many(["@acmehelp hi", "@other hi"]) == ["@acmehelp hi", "[HANDLE] hi"]
 
 
 def test_checksums_reject_near_misses_unless_the_context_names_the_number():

@@ -32,6 +32,7 @@ recognisers on ``tests/data/pii_eval.jsonl``.
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -41,10 +42,10 @@ from datetime import date
 from warehouse import pii_ner
 
 TOKENS = ("PHONE", "EMAIL", "BANK_CARD", "ID_CARD", "IBAN", "SSN", "PASSPORT", "IP", "ADDRESS", "NAME",
-          "BIRTH_DATE", "PLATE", "WECHAT")
+          "BIRTH_DATE", "PLATE", "WECHAT", "HANDLE")
 # On overlapping spans of equal length, the higher wins (a valid resident ID over a Luhn-valid card).
 PRIORITY = {"IBAN": 9, "ID_CARD": 8, "SSN": 7, "BANK_CARD": 6, "EMAIL": 6, "PASSPORT": 5, "BIRTH_DATE": 5,
-            "IP": 5, "PHONE": 4, "PLATE": 3, "WECHAT": 3, "ADDRESS": 2, "NAME": 1}
+            "IP": 5, "PHONE": 4, "PLATE": 3, "WECHAT": 3, "ADDRESS": 2, "NAME": 1, "HANDLE": 1}
 # Matches any masking token; dbt/macros/mask_pii.sql pii_token_pattern() spells the same list.
 TOKEN_PATTERN = r"\[(" + "|".join(TOKENS) + r")\]"
 
@@ -757,6 +758,15 @@ def _find_wechat(raw: str, t: _Text) -> Iterator[tuple[int, int]]:
             break
 
 
+# A social-media handle or mention (@name): not the middle of an e-mail address, not a lone "@".
+_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-@])@[A-Za-z0-9_]{2,30}(?![A-Za-z0-9_@])(?!\.[A-Za-z0-9\-]+\.)")
+
+
+def _find_handle(raw: str, t: _Text) -> Iterator[tuple[int, int]]:
+    for m in _HANDLE.finditer(t.norm):
+        yield m.span()
+
+
 # ------------------------------------------------------------------ the registry and the masker
 
 RECOGNISERS: tuple[Recogniser, ...] = (
@@ -773,7 +783,27 @@ RECOGNISERS: tuple[Recogniser, ...] = (
     Recogniser("licence_plate", "PLATE", ("zh", "en-GB", "en-US", "de", "es", "fr"), "digit", _find_plate),
     Recogniser("wechat_id", "WECHAT", ("zh", "*"), "any", _find_wechat),
     Recogniser("person_name", "NAME", ("en", "zh", "de", "es", "fr"), "name", _find_name),
+    Recogniser("handle", "HANDLE", ("*",), "at", _find_handle),
 )
+
+
+def _allow_key(value: str) -> str:
+    """How an allowed value is compared: a number by its digits, anything else by its lower case."""
+    digits = re.sub(r"\D", "", value)
+    return digits if len(digits) >= 5 and not re.search(r"[A-Za-z@]", value) else value.strip().lower()
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_allow(raw: str) -> frozenset[str]:
+    return frozenset(_allow_key(v) for v in re.split(r"[,;\n]", raw) if v.strip())
+
+
+def allowed_values() -> frozenset[str]:
+    """Values kept verbatim although a recogniser matches them (``SI_PII_ALLOW``): a brand's hotline
+    number, its own handle. Nothing is allowed unless listed: the default masks them all."""
+    from service_insight.settings import get_settings
+
+    return _parse_allow(get_settings().pii_allow)
 
 
 def _wanted(needs: str, t: _Text) -> bool:
@@ -789,11 +819,13 @@ def _wanted(needs: str, t: _Text) -> bool:
 _MAYBE_WECHAT = re.compile(r"(?i)wechat|weixin|微信|vx|v信|wx|威信")
 
 
-def find(text: str, names: list[tuple[int, int]] | None = None) -> list[Finding]:
+def find(text: str, names: list[tuple[int, int]] | None = None,
+         allow: frozenset[str] = frozenset()) -> list[Finding]:
     """Every personal-data span in ``text``, without overlaps, in text order.
 
     ``names``: person-name spans a name model already found in this text (``mask_many`` runs the
-    model over a whole batch); None runs it here, on this text alone.
+    model over a whole batch); None runs it here, on this text alone. ``allow``: values (as
+    ``_allow_key`` writes them) that stay as they are.
     """
     if not text:
         return []
@@ -815,6 +847,8 @@ def find(text: str, names: list[tuple[int, int]] | None = None) -> list[Finding]
         span = _strip_not_names(start, text[start:end])
         if span and span[1] > span[0]:
             candidates.append(Finding(span[0], span[1], "NAME", "person_name_model"))
+    if allow:
+        candidates = [f for f in candidates if _allow_key(text[f.start:f.end]) not in allow]
     if len(candidates) <= 1:
         return candidates
     candidates.sort(key=lambda f: (-(f.end - f.start), -PRIORITY[f.type], f.start))
@@ -844,7 +878,7 @@ def mask(text: str | None) -> str | None:
     """``text`` with every personal-data span replaced by its typed token (``[PHONE]``, ``[NAME]``...)."""
     if text is None:
         return None
-    return _apply(text, find(text))
+    return _apply(text, find(text, allow=allowed_values()))
 
 
 def mask_many(texts: list[str | None], name_model: bool = True) -> list[str | None]:
@@ -855,10 +889,11 @@ def mask_many(texts: list[str | None], name_model: bool = True) -> list[str | No
     """
     unique = list(dict.fromkeys(t for t in texts if t))
     names = pii_ner.find_names(unique) if name_model else [[] for _ in unique]  # [] = no name spans, model skipped
-    masked = {t: _apply(t, find(t, n)) for t, n in zip(unique, names)}
+    allow = allowed_values()
+    masked = {t: _apply(t, find(t, n, allow)) for t, n in zip(unique, names)}
     return [None if t is None else masked.get(t, t) for t in texts]
 
 
 def count(text: str | None) -> int:
     """How many personal-data spans ``mask`` replaces in ``text``."""
-    return len(find(text)) if text else 0
+    return len(find(text, allow=allowed_values())) if text else 0

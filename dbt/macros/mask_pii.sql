@@ -21,7 +21,7 @@ si_mask_pii_rules({{ text_expr }})
 
 {#- The tokens si_mask_pii() and mask_names() write, as a regular expression (keep in step with warehouse.pii.TOKENS). -#}
 {% macro pii_token_pattern() -%}
-\[(PHONE|EMAIL|BANK_CARD|ID_CARD|IBAN|SSN|PASSPORT|IP|ADDRESS|NAME|BIRTH_DATE|PLATE|WECHAT)\]
+\[(PHONE|EMAIL|BANK_CARD|ID_CARD|IBAN|SSN|PASSPORT|IP|ADDRESS|NAME|BIRTH_DATE|PLATE|WECHAT|HANDLE)\]
 {%- endmacro %}
 
 {#- How many PII items mask_pii() replaces in a text (for the data-quality page). -#}
