@@ -190,6 +190,7 @@ def test_order_numbers_dates_prices_and_tracking_numbers_stay(text):
 def test_handles_are_masked_unless_allowed_and_an_email_stays_one_email(monkeypatch):
     monkeypatch.delenv("SI_PII_ALLOW", raising=False)
     assert pii.mask("write to ada.l@example.com or @ada_l") == "write to [EMAIL] or [HANDLE]"
+    assert pii.mask("@tw-3ed72b0726d4e1a5 sorry") == "@tw-3ed72b0726d4e1a5 sorry"  # an importer's pseudonym
     assert pii.mask("@AcmeHelp my parcel, call me on +1 (415) 555-0132") == "[HANDLE] my parcel, call me on [PHONE]"
     monkeypatch.setenv("SI_PII_ALLOW", "@acmehelp, +1 415 555 0132")  # the brand's handle and hotline
     assert pii.mask("@AcmeHelp my parcel, call me on +1 (415) 555-0132") == "@AcmeHelp my parcel, call me on " \

@@ -758,8 +758,9 @@ def _find_wechat(raw: str, t: _Text) -> Iterator[tuple[int, int]]:
             break
 
 
-# A social-media handle or mention (@name): not the middle of an e-mail address, not a lone "@".
-_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-@])@[A-Za-z0-9_]{2,30}(?![A-Za-z0-9_@])(?!\.[A-Za-z0-9\-]+\.)")
+# A social-media handle or mention (@name): not the middle of an e-mail address, not a lone "@", and
+# not an importer's pseudonym (@tw-…: handles hold no hyphen).
+_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-@])@[A-Za-z0-9_]{2,30}(?![A-Za-z0-9_@\-])(?!\.[A-Za-z0-9\-]+\.)")
 
 
 def _find_handle(raw: str, t: _Text) -> Iterator[tuple[int, int]]:
