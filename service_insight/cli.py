@@ -1,7 +1,7 @@
 """``service-insight``: the commands behind the Makefile targets.
 
     service-insight generate [--scale N] [--days D]   write sample landing files
-    service-insight import FORMAT PATH... [--since D]  bring in exports (twcs, csv --mapping, abcd) as landing files
+    service-insight import FORMAT PATH... [--since D]  exports (twcs, zendesk, csv --mapping, abcd) -> landing files
     service-insight import-abcd FILE                  bring in ABCD-format conversations
     service-insight materialize [--core-first|--core-only]  load, build and publish (headless), progress lines
     service-insight run                               serve at once, build meanwhile (core marts first)
@@ -83,6 +83,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from warehouse.importers.abcd import import_abcd
     from warehouse.importers.mapped import import_mapped
     from warehouse.importers.twcs import ImportFailed, import_twcs
+    from warehouse.importers.zendesk import import_zendesk
 
     s = get_settings()
     try:
@@ -104,6 +105,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"import: {exc}", file=sys.stderr)
             return 2
         summary = report.as_dict(len(mapping.outputs))
+    elif args.format == "zendesk":
+        try:
+            summary = import_zendesk([Path(p) for p in args.paths], s.landing_dir, since).as_dict()
+        except ImportFailed as exc:
+            print(f"import: {exc}", file=sys.stderr)
+            return 2
     elif args.format == "abcd":
         start = datetime.combine(since or date.today(), datetime.min.time())
         summary = {"format": "abcd", "written": {}}
@@ -123,6 +130,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.format}: written to {s.landing_dir}: " + ", ".join(f"{n:,} {kind}" for kind, n in
                                                                     summary["written"].items()))
+    if args.format == "zendesk":
+        print(f"  {summary['lines_read']:,} lines read = {summary['tickets']:,} tickets + "
+              f"{summary['older_versions']:,} older copies + {sum(summary['rejected'].values()):,} rejected; {summary['private_notes_left_out']:,} "
+              f"private notes left out; files: {summary['files_written']} written, {summary['files_unchanged']} "
+              "unchanged")
+        for reason, n in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
+            print(f"  rejected {n:,}: {reason}")
+        for via, n in summary["channels_unknown"].items():
+            print(f"  {n:,} ticket(s) came via {via!r}, an unknown channel: imported as email")
+        print(f"  not in this format (left empty, never invented): {', '.join(summary['not_in_format'])}")
     if args.format == "csv":
         print(f"  {summary['rows_read']:,} rows read; files: {summary['files_written']} written, "
               f"{summary['files_unchanged']} unchanged")
@@ -532,9 +549,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--clean", action="store_true", help="remove existing landing files and ground truth first")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
-    i = sub.add_parser("import", help="convert exports (twcs: the Customer Support on Twitter CSV; csv: any "
-                                      "CSV/JSONL with a --mapping; abcd) into landing files")
-    i.add_argument("format", choices=("twcs", "csv", "abcd"))
+    i = sub.add_parser("import", help="convert exports (twcs: the Customer Support on Twitter CSV; zendesk: ticket "
+                                      "JSON Lines with comments; csv: any CSV/JSONL with a --mapping; abcd) into "
+                                      "landing files")
+    i.add_argument("format", choices=("twcs", "zendesk", "csv", "abcd"))
     i.add_argument("paths", nargs="+", metavar="PATH")
     i.add_argument("--since", help="YYYY-MM-DD: skip threads that started before this day (abcd: its start day)")
     i.add_argument("--mapping", help="csv: the TOML mapping of the export's columns onto the landing contract")

@@ -61,8 +61,8 @@ def _rows(path):
         return list(csv.DictReader(fh))
 
 
-def _landing(landing, kind):
-    return [row for path in sorted((landing / kind).glob("twcs_*")) for row in _rows(path)]
+def _landing(landing, kind, prefix="twcs_"):
+    return [row for path in sorted((landing / kind).glob(f"{prefix}*")) for row in _rows(path)]
 
 
 def test_twcs_threads_become_social_conversations_with_pseudonymous_customers(exports, tmp_path):
@@ -318,3 +318,71 @@ def test_the_import_command_reads_a_mapping(mapped_exports, tmp_path):
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["written"] == {"conversations": 2} and sum(summary["rejected"].values()) == 2
     assert summary["reconciles"] and list((tmp_path / "data" / "landing" / "conversations").glob("mapped_tickets_*"))
+
+
+# ---- Zendesk ticket exports ---------------------------------------------------------------------
+
+def _zendesk_ticket(ticket_id, updated="2026-10-02T10:00:00Z", **extra):
+    ticket = {"id": ticket_id, "created_at": "2026-10-01T08:00:00Z", "updated_at": updated, "status": "solved",
+              "requester_id": 501, "assignee_id": 900, "group_id": 77, "via": {"channel": "email"},
+              "tags": ["billing"], "satisfaction_rating": {"score": "good"},
+              "comments": [
+                  {"id": 1, "author_id": 501, "public": True, "created_at": "2026-10-01T08:00:00Z",
+                   "body": "My invoice is wrong &amp; late"},
+                  {"id": 2, "author_id": 900, "public": False, "created_at": "2026-10-01T08:30:00Z",
+                   "body": "internal: check the billing run"},
+                  {"id": 3, "author_id": 900, "public": True, "created_at": "2026-10-01T09:00:00Z",
+                   "html_body": "<p>Sorry about that.</p><p>Fixed &mdash; see your <b>account</b>.</p>"},
+              ]}
+    ticket.update(extra)
+    return json.dumps(ticket)
+
+
+ZENDESK_EXPORT = "\n".join([
+    _zendesk_ticket(1, updated="2026-10-01T09:00:00Z", status="open"),  # an older copy of ticket 1
+    _zendesk_ticket(1),
+    _zendesk_ticket(2, via={"channel": "voice"}, group_id=None, assignee_id=None, status="pending",
+                    satisfaction_rating={"score": "offered"}, comments=[]),
+    _zendesk_ticket(3, via={"channel": "carrier_pigeon"}, satisfaction_rating={"score": "bad"}),
+    json.dumps({"ticket": json.loads(_zendesk_ticket(4, via={"channel": "twitter"}))}),  # wrapped as the API does
+    _zendesk_ticket(5, requester_id=None),  # a deleted user
+    _zendesk_ticket(6, created_at="2026-10-01 08:00"),  # no zone
+    "{not json",
+]) + "\n"
+
+
+def test_zendesk_tickets_become_conversations_turns_and_surveys(tmp_path):
+    from warehouse.importers.zendesk import import_zendesk
+
+    export = tmp_path / "tickets.jsonl"
+    export.write_text(ZENDESK_EXPORT, encoding="utf-8")
+    landing = tmp_path / "landing"
+    report = import_zendesk([export], landing)
+    assert report.lines_read == 8 and report.tickets == 4 and report.older_versions == 1 and report.reconciles()
+    assert report.rejected == {"ticket without a requester (a deleted user?)": 1,
+                               "created_at missing or without a time zone": 1, "not JSON": 1}
+    assert report.channels_unknown == {"carrier_pigeon": 1} and report.private_notes == 3
+    conversations = {c["conversation_id"]: c for c in _landing(landing, "conversations", "zendesk_")}
+    assert set(conversations) == {"ZD1", "ZD2", "ZD3", "ZD4"}
+    one = conversations["ZD1"]
+    assert (one["channel"], one["queue_id"], one["agent_id"], one["disposition"]) == (
+        "email", "zendesk:group:77", "zendesk:user:900", "resolved")  # the latest copy: solved
+    assert one["started_at"] == "2026-10-01T08:00:00Z" and one["ended_at"] == "2026-10-01T09:00:00Z"
+    assert conversations["ZD2"]["channel"] == "phone" and conversations["ZD2"]["queue_id"] == "zendesk:no-group"
+    assert conversations["ZD2"]["disposition"] == "follow_up" and conversations["ZD2"]["agent_id"] is None
+    assert conversations["ZD3"]["channel"] == "email" and conversations["ZD4"]["channel"] == "social"
+    turns = [t for t in _landing(landing, "turns", "zendesk_") if t["conversation_id"] == "ZD1"]
+    assert [(t["speaker"], t["text"]) for t in turns] == [
+        ("customer", "My invoice is wrong & late"), ("agent", "Sorry about that.\nFixed — see your account.")]
+    assert "internal" not in " ".join(t["text"] for t in _landing(landing, "turns", "zendesk_"))  # private notes stay out
+    surveys = {s["conversation_id"]: s["csat"] for s in _landing(landing, "surveys", "zendesk_")}
+    assert surveys == {"ZD1": "5", "ZD3": "1", "ZD4": "5"}  # "offered" is not an answer
+    assert import_zendesk([export], landing).files_written == 0  # twice is once
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        from warehouse.ingest import load_source
+        from warehouse.sources import SOURCES
+
+        for spec in SOURCES:
+            if spec.name in ("conversations", "turns", "customers", "surveys"):
+                loaded = load_source(conn, spec, landing, timezone="UTC")
+                assert loaded.rows_quarantined == 0 and loaded.rows_loaded > 0, (spec.name, loaded)

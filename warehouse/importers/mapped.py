@@ -45,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+from warehouse.importers.files import write_if_changed
 from warehouse.importers.twcs import ImportFailed
 from warehouse.sources import SOURCES, SourceSpec
 
@@ -248,11 +249,7 @@ def _write(stem: Path, spec: SourceSpec, records: list[dict[str, Any]], report: 
         data, path = out.getvalue().encode(), stem.with_suffix(".csv")
     else:  # load_mapping admits csv and jsonl sources only
         raise ImportFailed(f"{spec.name} lands as {spec.format}, which this importer does not write")
-    if path.exists() and path.read_bytes() == data:
+    if write_if_changed(path, data):
+        report.files_written += 1
+    else:
         report.files_unchanged += 1
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    report.files_written += 1

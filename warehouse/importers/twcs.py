@@ -38,6 +38,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from warehouse.importers.files import write_if_changed
+
 REQUIRED_COLUMNS = ("tweet_id", "author_id", "inbound", "created_at", "text")
 OPTIONAL_COLUMNS = ("response_tweet_id", "in_response_to_tweet_id")
 NOT_IN_FORMAT = ("disposition", "handle_seconds", "transfer_count", "agent_id (only where a reply is signed)",
@@ -297,13 +299,8 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
 
 
 def _write(path: Path, content: str, report: ImportReport, counted: bool = True) -> None:
-    """Write atomically; a file that already holds these bytes is left alone (so its load is not repeated)."""
-    data = content.encode("utf-8")
-    if path.exists() and path.read_bytes() == data:
+    """Write the file unless it already holds these bytes (so its load is not repeated); count which."""
+    if write_if_changed(path, content.encode("utf-8")):
+        report.files_written += counted
+    else:
         report.files_unchanged += counted
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    report.files_written += counted
