@@ -1,7 +1,7 @@
 """``service-insight``: the commands behind the Makefile targets.
 
     service-insight generate [--scale N] [--days D]   write sample landing files
-    service-insight import FORMAT PATH... [--since D]  exports (twcs, zendesk, csv --mapping, abcd) -> landing files
+    service-insight import FORMAT PATH... [--since D]  exports (twcs, zendesk, connect, csv, abcd) -> landing files
     service-insight import-abcd FILE                  bring in ABCD-format conversations
     service-insight materialize [--core-first|--core-only]  load, build and publish (headless), progress lines
     service-insight run                               serve at once, build meanwhile (core marts first)
@@ -81,8 +81,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     import json
 
     from warehouse.importers.abcd import import_abcd
+    from warehouse.importers.common import ImportFailed
+    from warehouse.importers.connect import import_connect
     from warehouse.importers.mapped import import_mapped
-    from warehouse.importers.twcs import ImportFailed, import_twcs
+    from warehouse.importers.twcs import import_twcs
     from warehouse.importers.zendesk import import_zendesk
 
     s = get_settings()
@@ -105,6 +107,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"import: {exc}", file=sys.stderr)
             return 2
         summary = report.as_dict(len(mapping.outputs))
+    elif args.format == "connect":
+        try:
+            summary = import_connect([Path(p) for p in args.paths], s.landing_dir, s.pii_key(),
+                                     [Path(p) for p in args.analysis or []]).as_dict()
+        except ImportFailed as exc:
+            print(f"import: {exc}", file=sys.stderr)
+            return 2
     elif args.format == "zendesk":
         try:
             summary = import_zendesk([Path(p) for p in args.paths], s.landing_dir, since).as_dict()
@@ -130,31 +139,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.format}: written to {s.landing_dir}: " + ", ".join(f"{n:,} {kind}" for kind, n in
                                                                     summary["written"].items()))
-    if args.format == "zendesk":
-        print(f"  {summary['lines_read']:,} lines read = {summary['tickets']:,} tickets + "
-              f"{summary['older_versions']:,} older copies + {sum(summary['rejected'].values()):,} rejected; {summary['private_notes_left_out']:,} "
-              f"private notes left out; files: {summary['files_written']} written, {summary['files_unchanged']} "
-              "unchanged")
-        for reason, n in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
-            print(f"  rejected {n:,}: {reason}")
-        for via, n in summary["channels_unknown"].items():
-            print(f"  {n:,} ticket(s) came via {via!r}, an unknown channel: imported as email")
-        print(f"  not in this format (left empty, never invented): {', '.join(summary['not_in_format'])}")
-    if args.format == "csv":
-        print(f"  {summary['rows_read']:,} rows read; files: {summary['files_written']} written, "
+    if summary.get("accounting"):
+        print(f"  {summary['accounting']}; files: {summary['files_written']} written, "
               f"{summary['files_unchanged']} unchanged")
-        for reason, n in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
-            print(f"  rejected {n:,}: {reason}")
-    if args.format == "twcs":
-        print(f"  {summary['rows_read']:,} rows read = {summary['tweets']:,} tweets + {summary['duplicates']:,} "
-              f"duplicates + {sum(summary['rejected'].values()):,} rejected; {summary['threads']:,} threads "
-              f"({summary['threads_missing_first_tweet']:,} without their first tweet, "
-              f"{summary['threads_before_since']:,} before --since, {summary['threads_without_customer']:,} with "
-              f"no customer tweet); files: {summary['files_written']} written, {summary['files_unchanged']} unchanged")
-        for reason, n in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
-            print(f"  rejected {n:,}: {reason}")
-        if summary.get("rejects_file"):
-            print(f"  rejected rows listed in {summary['rejects_file']}")
+    for reason, n in sorted(summary.get("rejected", {}).items(), key=lambda kv: -kv[1]):
+        print(f"  rejected {n:,}: {reason}")
+    for note in summary.get("notes", []):
+        print(f"  {note}")
+    if summary.get("rejects_file"):
+        print(f"  rejected rows listed in {summary['rejects_file']}")
+    if summary.get("not_in_format"):
         print(f"  not in this format (left empty, never invented): {', '.join(summary['not_in_format'])}")
     print("run `service-insight materialize` to load them")
     return 0
@@ -549,12 +543,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--clean", action="store_true", help="remove existing landing files and ground truth first")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
-    i = sub.add_parser("import", help="convert exports (twcs: the Customer Support on Twitter CSV; zendesk: ticket "
-                                      "JSON Lines with comments; csv: any CSV/JSONL with a --mapping; abcd) into "
-                                      "landing files")
-    i.add_argument("format", choices=("twcs", "zendesk", "csv", "abcd"))
+    i = sub.add_parser("import", help="convert exports into landing files (twcs: the Customer Support on "
+                                      "Twitter CSV; zendesk: ticket JSON Lines with comments; connect: Amazon "
+                                      "Connect contact records; csv: any CSV/JSONL with a --mapping; abcd)")
+    i.add_argument("format", choices=("twcs", "zendesk", "connect", "csv", "abcd"))
     i.add_argument("paths", nargs="+", metavar="PATH")
     i.add_argument("--since", help="YYYY-MM-DD: skip threads that started before this day (abcd: its start day)")
+    i.add_argument("--analysis", nargs="+", metavar="FILE",
+                   help="connect: Contact Lens analysis files (their transcripts become the turns)")
     i.add_argument("--mapping", help="csv: the TOML mapping of the export's columns onto the landing contract")
     i.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     i.set_defaults(func=cmd_import)

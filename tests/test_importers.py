@@ -386,3 +386,78 @@ def test_zendesk_tickets_become_conversations_turns_and_surveys(tmp_path):
             if spec.name in ("conversations", "turns", "customers", "surveys"):
                 loaded = load_source(conn, spec, landing, timezone="UTC")
                 assert loaded.rows_quarantined == 0 and loaded.rows_loaded > 0, (spec.name, loaded)
+
+
+# ---- Amazon Connect contact records + Contact Lens ------------------------------------------------
+
+def _ctr(contact_id, start, channel="VOICE", queue="Billing", agent="jdoe", **extra):
+    record = {"ContactId": contact_id, "Channel": channel, "InitiationMethod": "INBOUND",
+              "InitiationTimestamp": start, "DisconnectTimestamp": extra.pop("end", None),
+              "Queue": {"Name": queue, "Duration": 42} if queue else None,
+              "Agent": {"Username": agent, "ConnectedToAgentTimestamp": extra.pop("connected", start),
+                        "AgentInteractionDuration": 300, "CustomerHoldDuration": 20,
+                        "AfterContactWorkDuration": 40} if agent else None,
+              "CustomerEndpoint": {"Type": "TELEPHONE_NUMBER", "Address": "+12065550100"},
+              "Recording": {"Location": f"s3://calls/{contact_id}.wav"}}
+    record.update(extra)
+    return record
+
+
+CONNECT_RECORDS = "".join(json.dumps(r) for r in [  # back to back, as Firehose delivers them
+    _ctr("c-1", "2026-10-01T08:00:00Z", end="2026-10-01T08:06:00Z", connected="2026-10-01T08:00:42Z",
+         NextContactId="c-2"),
+    _ctr("c-2", "2026-10-01T08:06:00Z", queue="Retention", agent="asmith", end="2026-10-01T08:12:00Z",
+         PreviousContactId="c-1", InitiationMethod="TRANSFER"),
+    _ctr("c-3", "2026-10-01T09:00:00Z", agent=None, end="2026-10-01T09:01:00Z"),  # hung up in the queue
+    _ctr("c-4", "2026-10-01T10:00:00Z", channel="CHAT", queue="Chat"),
+    _ctr("c-5", "2026-10-01T11:00:00Z", channel="TASK"),
+    _ctr("c-1", "2026-10-01T08:00:00Z"),  # delivered twice
+    _ctr("", "2026-10-01T12:00:00Z"),
+    _ctr("c-6", "yesterday"),
+]) + "\n{broken\n"
+CONTACT_LENS = {
+    "CustomerMetadata": {"ContactId": "c-1"}, "LanguageCode": "en-US",
+    "Participants": [{"ParticipantId": "A", "ParticipantRole": "AGENT"},
+                     {"ParticipantId": "C", "ParticipantRole": "CUSTOMER"}],
+    "Transcript": [
+        {"ParticipantId": "C", "BeginOffsetMillis": 5000, "Content": "My bill doubled", "Sentiment": "NEGATIVE"},
+        {"ParticipantId": "A", "BeginOffsetMillis": 1000, "Content": "Thanks for calling", "Sentiment": "NEUTRAL"},
+    ],
+}
+
+
+def test_connect_records_become_calls_and_one_conversation_per_transfer_chain(tmp_path):
+    from warehouse.importers.connect import import_connect
+
+    records, lens = tmp_path / "ctr.json", tmp_path / "lens.json"
+    records.write_text(CONNECT_RECORDS, encoding="utf-8")
+    lens.write_text(json.dumps(CONTACT_LENS) + "\n" + json.dumps({"CustomerMetadata": {"ContactId": "other"}}))
+    landing = tmp_path / "landing"
+    report = import_connect([records], landing, key="k", analysis_paths=[lens])
+    assert report.records_read == 9 and report.contacts == 4 and report.duplicates == 1 and report.tasks_skipped == 1
+    assert report.rejected == {"record without a ContactId": 1, "not a JSON object": 1,
+                               "InitiationTimestamp missing or without a time zone": 1} and report.reconciles()
+    assert report.transcripts == 1 and report.transcripts_unmatched == 1
+    conversations = {c["conversation_id"]: c for c in _landing(landing, "conversations", "connect_")}
+    assert set(conversations) == {"AC-c-1", "AC-c-3", "AC-c-4"}
+    chain = conversations["AC-c-1"]
+    assert (chain["queue_id"], chain["final_queue_id"], chain["transfer_count"], chain["agent_id"]) == (
+        "connect:Billing", "connect:Retention", 1, "connect:asmith")
+    assert chain["ended_at"] == "2026-10-01T08:12:00Z" and chain["handle_seconds"] == 720
+    assert chain["customer_id"].startswith("connect:caller:") and "2065550100" not in chain["customer_id"]
+    assert conversations["AC-c-4"]["channel"] == "chat" and conversations["AC-c-3"]["handle_seconds"] is None
+    calls = {c["call_id"]: c for c in _landing(landing, "calls", "connect_")}
+    assert set(calls) == {"c-1", "c-2", "c-3"} and calls["c-3"]["abandoned"] == "true"
+    assert calls["c-1"]["transfers"] == "1" and calls["c-1"]["wait_seconds"] == "42"
+    turns = _landing(landing, "turns", "connect_")
+    assert [(t["speaker"], t["ts"]) for t in turns] == [("agent", "2026-10-01T08:00:43Z"),
+                                                         ("customer", "2026-10-01T08:00:47Z")]
+    assert import_connect([records], landing, key="k", analysis_paths=[lens]).files_written == 0
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        from warehouse.ingest import load_source
+        from warehouse.sources import SOURCES
+
+        for spec in SOURCES:
+            if spec.name in ("conversations", "calls", "turns", "customers"):
+                loaded = load_source(conn, spec, landing, timezone="UTC")
+                assert loaded.rows_quarantined == 0 and loaded.rows_loaded > 0, (spec.name, loaded)

@@ -45,8 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from warehouse.importers.files import write_if_changed
-from warehouse.importers.twcs import ImportFailed
+from warehouse.importers.common import ImportFailed, write_if_changed
 from warehouse.sources import SOURCES, SourceSpec
 
 SPECS = {spec.name: spec for spec in SOURCES}
@@ -82,7 +81,9 @@ class MappedReport:
         return self.rows_read * outputs == sum(self.written.values()) + sum(self.rejected.values())
 
     def as_dict(self, outputs: int) -> dict:
-        return {"format": "csv", "rows_read": self.rows_read, "written": dict(self.written),
+        accounting = (f"{self.rows_read:,} rows read, each written or rejected for each of the mapping's "
+                      f"{outputs} output(s)")
+        return {"format": "csv", "accounting": accounting, "rows_read": self.rows_read, "written": dict(self.written),
                 "rejected": dict(self.rejected), "files_written": self.files_written,
                 "files_unchanged": self.files_unchanged, "reconciles": self.reconciles(outputs)}
 

@@ -38,7 +38,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from warehouse.importers.files import write_if_changed
+from warehouse.importers.common import csv_text as _csv
+from warehouse.importers.common import jsonl_text as _jsonl
+from warehouse.importers.common import ImportFailed, utc_time, write_if_changed
+from warehouse.importers.common import utc_text as _utc
 
 REQUIRED_COLUMNS = ("tweet_id", "author_id", "inbound", "created_at", "text")
 OPTIONAL_COLUMNS = ("response_tweet_id", "in_response_to_tweet_id")
@@ -48,10 +51,6 @@ NOT_IN_FORMAT = ("disposition", "handle_seconds", "transfer_count", "agent_id (o
 _SIGNATURE = re.compile(r"(?:\^|(?<=\s)[-–—~*/]\s?)([A-Z]{2,3})\s*$")
 _MENTION = re.compile(r"@([A-Za-z0-9_]{1,50})")
 _TIME_FORMATS = ("%a %b %d %H:%M:%S %z %Y",)
-
-
-class ImportFailed(ValueError):
-    """The input cannot be imported at all (not the format, unreadable): nothing was written."""
 
 
 @dataclass
@@ -87,7 +86,12 @@ class ImportReport:
         return self.rows_read == self.tweets + self.duplicates + sum(self.rejected.values())
 
     def as_dict(self) -> dict:
-        return {"format": "twcs", "rows_read": self.rows_read, "tweets": self.tweets, "duplicates": self.duplicates,
+        accounting = (f"{self.rows_read:,} rows read = {self.tweets:,} tweets + {self.duplicates:,} duplicates + "
+                      f"{sum(self.rejected.values()):,} rejected; {self.threads:,} threads "
+                      f"({self.threads_missing_first_tweet:,} without their first tweet, {self.threads_before_since:,} "
+                      f"before --since, {self.threads_without_customer:,} with no customer tweet)")
+        return {"format": "twcs", "accounting": accounting, "rows_read": self.rows_read, "tweets": self.tweets,
+                "duplicates": self.duplicates,
                 "rejected": dict(self.rejected), "threads": self.threads,
                 "threads_missing_first_tweet": self.threads_missing_first_tweet,
                 "threads_before_since": self.threads_before_since,
@@ -112,11 +116,7 @@ def parse_time(value: str) -> datetime | None:
             return datetime.strptime(value, fmt).astimezone(timezone.utc)
         except ValueError:
             pass
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else None  # a time without a zone is not guessed
+    return utc_time(value)
 
 
 def _read_rows(paths: Iterable[Path], report: ImportReport) -> dict[str, Tweet]:
@@ -220,10 +220,6 @@ def _masked(text: str, customers: dict[str, str]) -> str:
                         else m.group(0), text)
 
 
-def _utc(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def import_twcs(paths: Iterable[Path], landing_dir: Path, key: str, since: date | None = None,
                 rejects_dir: Path | None = None) -> ImportReport:
     """Read twcs CSV exports and write landing files (conversations, turns, customers); see the module doc."""
@@ -282,20 +278,6 @@ def import_twcs(paths: Iterable[Path], landing_dir: Path, key: str, since: date 
         _write(rejects, _csv(report.rejected_rows, ["file", "line", "tweet_id", "reason"]), report, counted=False)
         report.rejects_file = str(rejects)
     return report
-
-
-def _jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    import io
-
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _write(path: Path, content: str, report: ImportReport, counted: bool = True) -> None:

@@ -36,10 +36,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
-from warehouse.importers.files import write_if_changed
-from warehouse.importers.twcs import ImportFailed, _csv, _jsonl
+from warehouse.importers.common import csv_text as _csv
+from warehouse.importers.common import jsonl_text as _jsonl
+from warehouse.importers.common import utc_text as _utc
+from warehouse.importers.common import utc_time as _time
+from warehouse.importers.common import ImportFailed, write_if_changed
 
 CHANNELS = {"email": "email", "web": "email", "api": "email", "mobile": "email", "sample_ticket": "email",
             "chat": "chat", "native_messaging": "chat", "messaging": "chat", "whatsapp": "chat", "line": "chat",
@@ -66,26 +69,18 @@ class ZendeskReport:
         return self.lines_read == self.tickets + self.older_versions + sum(self.rejected.values())
 
     def as_dict(self) -> dict:
-        return {"format": "zendesk", "lines_read": self.lines_read, "tickets": self.tickets,
+        accounting = (f"{self.lines_read:,} lines read = {self.tickets:,} tickets + {self.older_versions:,} older "
+                      f"copies + {sum(self.rejected.values()):,} rejected; {self.private_notes:,} private notes "
+                      "left out")
+        notes = [f"{n:,} ticket(s) came via {via!r}, an unknown channel: imported as email"
+                 for via, n in self.channels_unknown.items()]
+        return {"format": "zendesk", "accounting": accounting, "notes": notes, "lines_read": self.lines_read,
+                "tickets": self.tickets,
                 "older_versions": self.older_versions, "rejected": dict(self.rejected),
                 "private_notes_left_out": self.private_notes, "channels_unknown": dict(self.channels_unknown),
                 "written": self.written, "files_written": self.files_written,
                 "files_unchanged": self.files_unchanged, "not_in_format": list(NOT_IN_FORMAT),
                 "reconciles": self.reconciles()}
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else None
-
-
-def _utc(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def comment_text(comment: dict) -> str:
