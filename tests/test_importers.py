@@ -148,53 +148,6 @@ def test_the_import_command_prints_a_summary_and_json(exports, tmp_path):
     assert bad.returncode == 2 and "no such file" in bad.stderr
 
 
-# ---- a whole build over imported files: no sample, no labels, no locale configured ------------------
-
-def build_imported(data_dir):
-    """Import the twcs fixture into an empty data folder and build it in a child process."""
-    from tests.fault_build import run_materialize
-
-    (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)
-    first, second = data_dir / "exports" / "twcs_part1.csv", data_dir / "exports" / "twcs_part2.csv"
-    first.parent.mkdir(parents=True)
-    first.write_text(EXPORT_1, encoding="utf-8")
-    second.write_text(EXPORT_2, encoding="utf-8")
-    report = import_twcs([first, second], data_dir / "landing", key="imported-build-key")
-    code, _, output = run_materialize(data_dir, None)
-    return data_dir, report, code, output
-
-
-@pytest.fixture(scope="module")
-def imported_build(tmp_path_factory):
-    return build_imported(tmp_path_factory.mktemp("imported"))
-
-
-@pytest.mark.slow
-def test_a_build_over_imported_twcs_threads_publishes_them_with_no_handle_and_no_assumed_locale(imported_build):
-    from service_insight.settings import get_settings
-    from tests.conftest import point_settings_at
-    from warehouse.snapshot import current
-
-    data_dir, report, code, output = imported_build
-    assert code == 0, output[-4000:]
-    ref = current(data_dir / "snapshots")
-    with duckdb.connect(str(ref.path), read_only=True) as c:
-        channels = dict(c.execute("select channel, count(*) from marts.fct_conversations group by 1").fetchall())
-        contacts = c.execute("select sum(contacts) from marts.fct_kpi_daily").fetchone()[0]
-        turns = c.execute("select count(*) from marts.fct_turns").fetchone()[0]
-        tables = c.execute("select table_schema, table_name from information_schema.tables "
-                           "where table_schema = 'marts'").fetchall()
-        text = " ".join(str(v) for s, t in tables for row in c.execute(f'select * from {s}."{t}"').fetchall()
-                        for v in row)
-    assert channels == {"social": report.threads} and contacts == report.threads
-    assert turns == report.written["turns"]
-    assert "115712" not in text and "220044" not in text  # customer handles never reach a mart
-    with mock.patch.dict(os.environ):  # later tests keep the settings they had
-        point_settings_at(data_dir)
-        settings = get_settings()
-    assert settings.timezone == "UTC" and settings.holiday_country == ""  # nothing assumed
-
-
 # ---- any CSV / JSONL with a TOML mapping --------------------------------------------------------
 
 TICKETS_CSV = """Ticket ID,Created,Closed,Requester,Group,Assignee,Via
@@ -461,3 +414,63 @@ def test_connect_records_become_calls_and_one_conversation_per_transfer_chain(tm
             if spec.name in ("conversations", "calls", "turns", "customers"):
                 loaded = load_source(conn, spec, landing, timezone="UTC")
                 assert loaded.rows_quarantined == 0 and loaded.rows_loaded > 0, (spec.name, loaded)
+
+
+# ---- a whole build over imported files: no sample, no labels, no locale configured ------------------
+
+def build_imported(data_dir):
+    """Import every format's fixture into one empty data folder and build it in a child process."""
+    from tests.fault_build import run_materialize
+    from warehouse.importers.connect import import_connect
+    from warehouse.importers.zendesk import import_zendesk
+
+    (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)
+    exports = data_dir / "exports"
+    exports.mkdir(parents=True)
+    files = {"twcs_part1.csv": EXPORT_1, "twcs_part2.csv": EXPORT_2, "tickets.jsonl": ZENDESK_EXPORT,
+             "ctr.json": CONNECT_RECORDS, "lens.json": json.dumps(CONTACT_LENS)}
+    for name, text in files.items():
+        (exports / name).write_text(text, encoding="utf-8")
+    landing = data_dir / "landing"
+    reports = {"twcs": import_twcs([exports / "twcs_part1.csv", exports / "twcs_part2.csv"], landing, key="k"),
+               "zendesk": import_zendesk([exports / "tickets.jsonl"], landing),
+               "connect": import_connect([exports / "ctr.json"], landing, key="k",
+                                         analysis_paths=[exports / "lens.json"])}
+    code, _, output = run_materialize(data_dir, None)
+    return data_dir, reports, code, output
+
+
+@pytest.fixture(scope="module")
+def imported_build(tmp_path_factory):
+    return build_imported(tmp_path_factory.mktemp("imported"))
+
+
+@pytest.mark.slow
+def test_a_build_over_imported_exports_publishes_every_contact_with_no_handle_and_no_assumed_locale(imported_build):
+    from service_insight.settings import get_settings
+    from tests.conftest import point_settings_at
+    from warehouse.snapshot import current
+
+    data_dir, reports, code, output = imported_build
+    assert code == 0, output[-4000:]
+    ref = current(data_dir / "snapshots")
+    with duckdb.connect(str(ref.path), read_only=True) as c:
+        channels = dict(c.execute("select channel, count(*) from marts.fct_conversations group by 1").fetchall())
+        contacts = c.execute("select sum(contacts) from marts.fct_kpi_daily").fetchone()[0]
+        turns = c.execute("select count(*) from marts.fct_turns").fetchone()[0]
+        calls = c.execute("select count(*), count(*) filter (where is_abandoned) from marts.fct_calls").fetchone()
+        tables = c.execute("select table_schema, table_name from information_schema.tables "
+                           "where table_schema = 'marts'").fetchall()
+        text = " ".join(str(v) for s, t in tables for row in c.execute(f'select * from {s}."{t}"').fetchall()
+                        for v in row)
+    written = {name: report.written for name, report in reports.items()}
+    assert channels == {"social": 5, "email": 2, "phone": 3, "chat": 1}  # twcs 4 + zendesk 4 + connect 3
+    assert contacts == sum(w["conversations"] for w in written.values()) == sum(channels.values())
+    assert turns == sum(w["turns"] for w in written.values())
+    assert calls == (3, 1)  # the Connect records; the one no agent took is abandoned
+    assert "115712" not in text and "220044" not in text  # customer handles never reach a mart
+    assert "2065550100" not in text  # nor the caller's number
+    with mock.patch.dict(os.environ):  # later tests keep the settings they had
+        point_settings_at(data_dir)
+        settings = get_settings()
+    assert settings.timezone == "UTC" and settings.holiday_country == ""  # nothing assumed
