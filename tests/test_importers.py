@@ -474,3 +474,22 @@ def test_a_build_over_imported_exports_publishes_every_contact_with_no_handle_an
         point_settings_at(data_dir)
         settings = get_settings()
     assert settings.timezone == "UTC" and settings.holiday_country == ""  # nothing assumed
+
+
+@pytest.mark.slow
+def test_the_overview_of_imported_exports_says_why_a_figure_is_missing(imported_build):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import point_settings_at
+
+    data_dir = imported_build[0]
+    with mock.patch.dict(os.environ):  # later tests keep the settings they had
+        point_settings_at(data_dir)
+        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["NPS"].value == "–" and "no survey answer with an NPS score" in metrics["NPS"].help
+    assert metrics["CSAT (1-5)"].value != "–"  # the Zendesk ratings
+    captions = " ".join(c.value for c in at.caption)
+    assert "Not measurable in this period — " in captions and "NPS: no survey answer with an NPS score" in captions

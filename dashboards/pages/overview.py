@@ -25,7 +25,11 @@ KPI_SQL = """
         sum(abandoned_contacts) / nullif(sum(contacts), 0) as abandonment,
         sum(total_cost) / nullif(sum(contacts), 0) as cost_per_contact,
         sum(csat_sum) / nullif(sum(csat_responses), 0) as csat,
-        100.0 * (sum(nps_promoters) - sum(nps_detractors)) / nullif(sum(nps_responses), 0) as nps
+        100.0 * (sum(nps_promoters) - sum(nps_detractors)) / nullif(sum(nps_responses), 0) as nps,
+        coalesce(sum(timed_contacts), 0) as timed,
+        coalesce(sum(fcr_eligible_contacts), 0) as fcr_eligible,
+        coalesce(sum(csat_responses), 0) as csat_responses,
+        coalesce(sum(nps_responses), 0) as nps_responses
     from marts.fct_kpi_daily
     where {where}
 """
@@ -55,12 +59,29 @@ tiles = [
     ("CSAT (1-5)", "csat", "{:.2f}", False),
     ("NPS", "nps", "{:+.0f}", False),
 ]
+# Why a tile shows no figure, in words: a missing measurement is never shown as 0 or left unexplained.
+WHY_MISSING = {
+    "aht": "no handled contact in the period has a handle time in its export",
+    "fcr": ("no contact is eligible: FCR needs a wrap-up code (disposition) and the whole repeat window "
+            "after the contact inside the data"),
+    "transfer_rate": "no handled contact in the period",
+    "cost_per_contact": "the channel_costs seed has no cost for these channels",
+    "csat": "no survey answer in the period",
+    "nps": "no survey answer with an NPS score in the period",
+}
 cols = st.columns(4)
+missing = []
 for i, (label, key, fmt, lower_is_better) in enumerate(tiles):
     value = cur[key]
-    shown = "–" if value is None or value != value else fmt.format(value)
+    absent = value is None or value != value
+    shown = "–" if absent else fmt.format(value)
+    if absent:
+        missing.append(f"{label}: {WHY_MISSING.get(key, 'not measurable')}")
     delta = format_delta(value, None if old is None else old[key], fmt)
-    cols[i % 4].metric(label, shown, delta, delta_color="inverse" if lower_is_better else "normal")
+    cols[i % 4].metric(label, shown, delta, delta_color="inverse" if lower_is_better else "normal",
+                       help=WHY_MISSING.get(key) if absent else None)
+if missing:
+    st.caption("Not measurable in this period — " + "; ".join(missing) + ".")
 
 daily = query(f"""
     select kpi_date, channel, sum(contacts) as contacts,

@@ -65,7 +65,8 @@ joined as (
         call_per_conversation.talk_seconds,
         call_per_conversation.hold_seconds,
         call_per_conversation.wrap_seconds,
-        coalesce(call_per_conversation.is_abandoned, conversations.disposition = 'abandoned') as is_abandoned,
+        -- No call record and no wrap-up code (a chat or ticket export without dispositions): not abandoned.
+        coalesce(call_per_conversation.is_abandoned, conversations.disposition = 'abandoned', false) as is_abandoned,
         next_contact.next_contact_at,
         survey_per_conversation.csat,
         survey_per_conversation.nps,
@@ -93,8 +94,11 @@ flagged as (
         joined.*,
         transfer_count > 0 as is_transferred,
         coalesce(next_contact_at <= started_at + to_days({{ var('fcr_window_days') }}), false) as has_repeat_contact,
-        -- A repeat can only be ruled out once the whole window lies inside the data.
+        -- A repeat can only be ruled out once the whole window lies inside the data, and only a contact
+        -- with a wrap-up code can be called resolved: an export without dispositions measures no FCR
+        -- (rather than 0%).
         not is_abandoned
+            and disposition is not null
             and started_at + to_days({{ var('fcr_window_days') }}) <= data_end.last_contact_at
             as is_fcr_eligible
     from joined
