@@ -493,3 +493,24 @@ def test_the_overview_of_imported_exports_says_why_a_figure_is_missing(imported_
     assert metrics["CSAT (1-5)"].value != "–"  # the Zendesk ratings
     captions = " ".join(c.value for c in at.caption)
     assert "Not measurable in this period — " in captions and "NPS: no survey answer with an NPS score" in captions
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page, reason", [
+    ("emotion", "No emotion readings yet: no emotion model has been trained on this warehouse"),
+    ("quality", "No conversation has been scored yet"),
+])
+def test_a_page_without_model_readings_says_no_model_was_trained_not_widen_the_filters(imported_build, page, reason):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import point_settings_at
+
+    with mock.patch.dict(os.environ):  # later tests keep the settings they had
+        point_settings_at(imported_build[0])
+        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+        at.run()
+        at.switch_page(f"dashboards/pages/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(i.value for i in at.info)
+    assert reason in shown and "Widen the filters" not in shown

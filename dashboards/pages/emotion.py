@@ -70,7 +70,13 @@ alerts = query(f"""
     order by a.alert_at desc, a.conversation_id""", tuple(params))
 
 if daily.empty:
-    st.info("No customer turns in this period for the chosen channels and queues. Widen the filters in the sidebar.")
+    read = query("select count(*) as n from marts.fct_turn_readings where speaker = 'customer' and emotion is not null")
+    if read.empty or int(read.iloc[0]["n"]) == 0:
+        st.info("No emotion readings yet: no emotion model has been trained on this warehouse, so no customer turn "
+                "has an emotion. It trains once reviewers have agreed on enough labelled customer turns (the "
+                "Models page shows what each model has).", icon=":material/hourglass_empty:")
+    else:
+        st.info("No customer turn with an emotion reading in this period for the chosen channels and queues.")
     st.stop()
 
 turns, negative = int(daily["customer_turns"].sum()), int(daily["negative_turns"].sum())

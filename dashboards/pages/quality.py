@@ -46,7 +46,14 @@ dimensions = query(f"""
     group by k.dimension
     order by pass_rate nulls last, k.dimension""", tuple(params))
 if dimensions.empty:
-    st.info("No scored conversations in this period for the chosen channels and queues. Widen the filters.")
+    scored = query("select count(*) as n from marts.fct_qa_checks")
+    if scored.empty or int(scored.iloc[0]["n"]) == 0:
+        st.info("No conversation has been scored yet: the quality checks read each agent turn through the "
+                "quality-act model, and none has been trained on this warehouse. It trains once reviewers have "
+                "agreed on enough labelled agent turns (the Models page shows what each model has).",
+                icon=":material/hourglass_empty:")
+    else:
+        st.info("No scored conversation in this period for the chosen channels and queues.")
     st.stop()
 
 cards = query(f"""
