@@ -48,7 +48,7 @@ def stage_of(step_key: str) -> str:
     """Which stage a Dagster step belongs to (steps are named after their assets)."""
     if step_key.startswith("raw__"):
         return "ingest"
-    if step_key.startswith("service_insight_dbt_assets"):
+    if step_key.startswith(("dbt_core_models", "dbt_model_readers")):
         return "dbt"
     if step_key.startswith("warehouse_snapshot"):
         return "publish"

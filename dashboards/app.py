@@ -20,6 +20,7 @@ import streamlit as st  # noqa: E402
 
 from dashboards.access import login_gate  # noqa: E402
 from dashboards.data import Filters, query, snapshot  # noqa: E402
+from dashboards.readings import render_reading_sources  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,7 @@ SECTIONS = {
     "Quality": [
         _page("quality", "Quality", "fact_check"),
         _page("data_quality", "Data quality", "rule"),
+        _page("review", "Review", "rate_review"),
     ],
     "Insight": [
         _page("value", "Value", "sell"),
@@ -103,6 +105,7 @@ def sidebar_filters() -> None:
                                            key="queues", placeholder="All queues")
     st.session_state["filters"] = Filters(start, end, tuple(chosen_channels), tuple(chosen_queues))
     st.session_state["data_start"] = lo
+    render_reading_sources()
 
 
 def main() -> None:

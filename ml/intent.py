@@ -110,7 +110,8 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: SelectionConfig
         # A model a user trained on their own labels (service-insight train) stays in use.
         return "user model in use", {"model_version": last[0]}
     if n < MIN_EXAMPLES or len(set(split.train_labels)) < 2:
-        return "skipped", {"reason": f"only {n} agreed training labels (need {MIN_EXAMPLES} over 2+ intents)"}
+        return "skipped", {"reason": f"only {n} agreed training labels (need {MIN_EXAMPLES} over 2+ intents)",
+                           "labels": n, "labels_needed": MIN_EXAMPLES}
     reason = "no model yet"
     if last and (model_root / TASK / last[0]).exists():
         with conn_factory() as conn:

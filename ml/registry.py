@@ -43,6 +43,11 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     for column, kind in SELECTION_COLUMNS:
         conn.execute(f"alter table ml.ml_model_runs add column if not exists {column} {kind}")
     conn.execute("""
+        create table if not exists ml.training_status (
+            task varchar not null primary key, status varchar not null, reason varchar, labels bigint,
+            labels_needed bigint, model_version varchar, checked_at timestamp not null
+        )""")
+    conn.execute("""
         create table if not exists ml.ml_eval_per_class (
             task varchar not null, model_version varchar not null, label varchar not null,
             precision double, recall double, f1 double, support bigint
@@ -52,6 +57,22 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
             task varchar not null, model_version varchar not null, true_label varchar not null,
             predicted_label varchar not null, n bigint not null
         )""")
+
+
+def record_training_status(conn: duckdb.DuckDBPyConnection, task: str, status: str, facts: dict) -> None:
+    """What the last build decided for ``task``'s model (trained, reused, skipped...) and why.
+
+    Why a table: "no model trained yet" is a reading in itself; the pages say it with the numbers
+    behind it ("40 reviewed labels needed, 12 present") instead of showing an empty chart, and
+    the figure travels with the snapshot it describes.
+    """
+    ensure_tables(conn)
+    conn.execute("begin transaction")
+    conn.execute("delete from ml.training_status where task = ?", [task])
+    conn.execute("insert into ml.training_status values (?, ?, ?, ?, ?, ?, now()::timestamp)",
+                 [task, status, facts.get("reason") or facts.get("why"), facts.get("labels", facts.get("train_examples")),
+                  facts.get("labels_needed"), facts.get("model_version")])
+    conn.execute("commit")
 
 
 def register(conn: duckdb.DuckDBPyConnection, task: str, version: str, result: TrainResult,

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from ml.embeddings import Embedder, split_passages, text_sha, top_k
 from ml.registry import ensure_tables
+from ml.taxonomy import cluster_terms
 
 TASK = "embeddings"
 
@@ -71,6 +72,11 @@ def ensure_retrieval_tables(conn: duckdb.DuckDBPyConnection, dim: int) -> None:
             computed_at timestamp not null, primary key (intent, model_version, method))""")
     conn.execute("alter table ml.intent_prototypes add column if not exists temperature double")
     conn.execute("alter table ml.intent_prototypes add column if not exists escalate_below double")
+    conn.execute("alter table ml.intent_clusters add column if not exists terms varchar[]")
+    conn.execute("""
+        create table if not exists ml.intent_taxonomy (
+            intent varchar not null primary key, description varchar, examples varchar[], team_id varchar,
+            priority varchar, sla_hours double, source varchar not null, loaded_at timestamp not null)""")
     conn.execute("""
         create table if not exists ml.contact_clusters (
             conversation_id varchar not null, model_version varchar not null, cluster_id integer not null,
@@ -246,11 +252,25 @@ def _held_out(conversation_id: str) -> bool:
     return int(hashlib.md5(conversation_id.encode()).hexdigest(), 16) % 5 == 0  # the same split as the intent model
 
 
-def score_intent_similarity(conn_factory: Callable, embedder: Embedder) -> dict:
-    """Zero-shot (KB only) and few-shot (KB + reviewed training examples) intent for every contact.
+def _taxonomy_rows(taxonomy, embedder: Embedder) -> tuple[list[str], np.ndarray]:
+    """One (intent, vector) row per description and example of the company's taxonomy (none without one)."""
+    if taxonomy is None or not taxonomy.intents:
+        return [], np.zeros((0, embedder.dim), dtype=np.float32)
+    from ml.taxonomy import taxonomy_prototypes
 
-    Recomputed in full each run (a matrix product); accuracy against the reviewed labels of the
-    held-out split is returned, so the page can say how far either path can be trusted.
+    names, counts, vectors = taxonomy_prototypes(taxonomy, embedder)
+    return [n for n, k in zip(names, counts) for _ in range(k)], vectors
+
+
+def score_intent_similarity(conn_factory: Callable, embedder: Embedder, taxonomy=None) -> dict:
+    """Zero-shot (taxonomy and KB only) and few-shot (plus reviewed training examples) intent for every contact.
+
+    The zero-shot prototypes average what the company wrote before any review: each intent's
+    description and example phrases in ``taxonomy`` (ml.taxonomy) and the knowledge-base passages
+    filed under it; so a warehouse with no labels and no knowledge base still gets intents from a
+    taxonomy file, and one with neither gets none (the page says so). Recomputed in full each run
+    (a matrix product); accuracy against the reviewed labels of the held-out split is returned, so
+    the page can say how far either path can be trusted.
     """
     with conn_factory() as conn:
         ensure_retrieval_tables(conn, embedder.dim)
@@ -259,16 +279,22 @@ def score_intent_similarity(conn_factory: Callable, embedder: Embedder) -> dict:
                                               where model_version = ? order by conversation_id""", [embedder.name])
         reviewed = dict(conn.execute("select conversation_id, intent from intermediate.int_annotations__agreed_intents")
                         .fetchall())
-    if not meta or not contacts:
-        return {"scored": 0}
+    tax_labels, tax_vectors = _taxonomy_rows(taxonomy, embedder)
+    filed = [i for i, m in enumerate(meta) if m[2]]  # passages filed under an intent
+    prior_labels = [meta[i][2] for i in filed] + tax_labels
+    prior = np.vstack([kb.reshape(-1, embedder.dim)[filed], tax_vectors])
+    if not prior_labels or not contacts:
+        return {"scored": 0, "reason": "no contacts embedded yet" if prior_labels else
+                "no taxonomy file and no knowledge base: nothing to compare contacts with before review"}
     ids = [c[0] for c in contacts]
-    zero_names, zero_protos = _prototypes([m[2] for m in meta], kb)
+    zero_names, zero_protos = _prototypes(prior_labels, prior)
     train = [i for i, c in enumerate(ids) if c in reviewed and not _held_out(c)]
-    few_labels = [m[2] for m in meta] + [reviewed[ids[i]] for i in train]
-    few_names, few_protos = _prototypes(few_labels, np.vstack([kb, vectors[train]]) if train else kb)
-    tables, facts = [], {"scored": len(ids)}
+    few_labels = prior_labels + [reviewed[ids[i]] for i in train]
+    few_names, few_protos = _prototypes(few_labels, np.vstack([prior, vectors[train]]) if train else prior)
+    tables, facts = [], {"scored": len(ids), "taxonomy_intents": len(set(tax_labels)),
+                         "kb_intents": len({meta[i][2] for i in filed})}
     now = np.datetime64("now", "us")
-    counts = {"zero-shot": {n: [m[2] for m in meta].count(n) for n in zero_names},
+    counts = {"zero-shot": {n: prior_labels.count(n) for n in zero_names},
               "few-shot": {n: few_labels.count(n) for n in few_names}}
     for method, names, protos in (("zero-shot", zero_names, zero_protos), ("few-shot", few_names, few_protos)):
         idx, score = top_k(vectors, protos, k=3)
@@ -313,6 +339,37 @@ def score_intent_similarity(conn_factory: Callable, embedder: Embedder) -> dict:
     return facts
 
 
+def store_taxonomy(conn_factory: Callable, taxonomy) -> dict:
+    """Replace ``ml.intent_taxonomy`` with the taxonomy file as read (empty when there is none).
+
+    Why in the warehouse: ticket routing (team, priority, SLA per intent), the review queue's
+    choices and the pages read the taxonomy with the rest of the data, in the same snapshot.
+    """
+    intents = taxonomy.intents if taxonomy is not None else []
+    source = str(taxonomy.path) if taxonomy is not None and taxonomy.path else "taxonomy"
+    data = pa.table({
+        "intent": [i.name for i in intents], "description": [i.description or None for i in intents],
+        "examples": pa.array([list(i.examples) for i in intents], pa.list_(pa.string())),
+        "team_id": pa.array([i.team for i in intents], pa.string()),
+        "priority": pa.array([i.priority for i in intents], pa.string()),
+        "sla_hours": pa.array([i.sla_hours for i in intents], pa.float64()),
+        "source": [source] * len(intents),
+        "loaded_at": pa.array([np.datetime64("now", "us")] * len(intents), pa.timestamp("us")),
+    })
+    with conn_factory() as conn:
+        ensure_tables(conn)
+        conn.register("_taxonomy", data)
+        try:
+            conn.execute("begin transaction")
+            conn.execute("delete from ml.intent_taxonomy")
+            conn.execute(f"insert into ml.intent_taxonomy ({', '.join(data.column_names)}) "
+                         f"select {', '.join(data.column_names)} from _taxonomy")
+            conn.execute("commit")
+        finally:
+            conn.unregister("_taxonomy")
+    return {"taxonomy_intents": len(intents), "taxonomy_errors": len(taxonomy.errors) if taxonomy else 0}
+
+
 def _record_accuracy(conn: duckdb.DuckDBPyConnection, task: str, version: str, accuracy: float, n: int) -> None:
     """Keep the held-out accuracy of an embedding path in the registry, beside the trained models'.
 
@@ -327,8 +384,38 @@ def _record_accuracy(conn: duckdb.DuckDBPyConnection, task: str, version: str, a
     conn.execute("commit")
 
 
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(min=1e-9)
+
+
+def _centre_by_language(vectors: np.ndarray, texts: Sequence[str], min_group: int = 3) -> np.ndarray:
+    """Vectors with each language's mean direction removed, for clustering by topic.
+
+    Why: in a multilingual encoder the language of a message is one of the strongest directions,
+    so k-means on raw vectors puts "the Chinese messages" in one cluster whatever they ask (seen on
+    a mixed English/Chinese set: one cluster held every topic's Chinese messages). Removing the
+    per-language mean keeps what the messages say. Languages with fewer than ``min_group``
+    messages keep the overall mean removed instead.
+    """
+    from ml.language import detect_languages
+
+    languages = np.array([lang for lang, _ in detect_languages(texts)])
+    out = vectors - vectors.mean(axis=0)
+    for lang in set(languages):
+        members = languages == lang
+        if members.sum() >= min_group:
+            out[members] = vectors[members] - vectors[members].mean(axis=0)
+    return _unit(out)
+
+
+_CLUSTER_SCHEMA = pa.schema([
+    ("model_version", pa.string()), ("cluster_id", pa.int32()), ("size", pa.int64()), ("nearest_intent", pa.string()),
+    ("nearest_similarity", pa.float64()), ("unexplained_share", pa.float64()), ("is_candidate_new", pa.bool_()),
+    ("examples", pa.string()), ("terms", pa.list_(pa.string())), ("clustered_at", pa.timestamp("us"))])
+
+
 def discover_intents(conn_factory: Callable, embedder: Embedder, clusters: int | None = None,
-                     novelty_quantile: float = 0.05, seed: int = 0) -> dict:
+                     novelty_quantile: float = 0.05, seed: int = 0, taxonomy=None) -> dict:
     """Cluster contacts; flag clusters most of whose members no known intent explains.
 
     A contact is unexplained when its similarity to the nearest intent prototype is below a
@@ -348,43 +435,56 @@ def discover_intents(conn_factory: Callable, embedder: Embedder, clusters: int |
             where e.model_version = ? order by e.conversation_id""", [embedder.name])
         reviewed = dict(conn.execute("select conversation_id, intent from intermediate.int_annotations__agreed_intents")
                         .fetchall())
-    if not meta or len(contacts) < 20:
-        return {"clusters": 0, "reason": "too few contacts or no knowledge base"}
+    if len(contacts) < 20:
+        return {"clusters": 0, "reason": f"only {len(contacts)} contacts embedded (clusters need 20)"}
     ids = [c[0] for c in contacts]
     labelled = [i for i, c in enumerate(ids) if c in reviewed]
-    names, protos = _prototypes([m[2] for m in meta] + [reviewed[ids[i]] for i in labelled],
-                                np.vstack([kb, vectors[labelled]]) if labelled else kb)
+    tax_labels, tax_vectors = _taxonomy_rows(taxonomy, embedder)
+    filed = [i for i, m in enumerate(meta) if m[2]]
+    known = [meta[i][2] for i in filed] + tax_labels + [reviewed[ids[i]] for i in labelled]
+    names, protos = (_prototypes(known, np.vstack([kb.reshape(-1, embedder.dim)[filed], tax_vectors,
+                                                   vectors[labelled]])) if known else ([], None))
     if labelled:
         own = np.array([vectors[i] @ protos[names.index(reviewed[ids[i]])] for i in labelled])
         bar = float(np.quantile(own, novelty_quantile))
-    else:
+    elif names:
         bar = float(np.quantile((vectors @ protos.T).max(axis=1), novelty_quantile))
-    k = clusters or min(len(ids) // 5, max(8, int(len(names) * 1.5)))
-    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(vectors)
-    centres = km.cluster_centers_ / np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True).clip(min=1e-9)
-    member_sim = (vectors * centres[km.labels_]).sum(axis=1)
-    unexplained = (vectors @ protos.T).max(axis=1) < bar
+    else:
+        bar = None  # no intent known at all: every cluster is a candidate
+    # Without a taxonomy the number of clusters follows the data: about one per 40 contacts, 8 to 40.
+    k = clusters or (min(len(ids) // 5, max(8, int(len(names) * 1.5))) if names
+                     else min(len(ids) // 5, max(8, min(40, len(ids) // 40))))
+    topical = _centre_by_language(vectors, [c[1] for c in contacts])
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(topical)
+    member_sim = (topical * _unit(km.cluster_centers_)[km.labels_]).sum(axis=1)
+    # The centre compared with the known intents is the members' mean in the encoder's own space.
+    centres = _unit(np.vstack([vectors[km.labels_ == c].mean(axis=0) if (km.labels_ == c).any()
+                               else np.zeros(vectors.shape[1]) for c in range(k)]))
+    unexplained = ((vectors @ protos.T).max(axis=1) < bar) if names else np.ones(len(ids), dtype=bool)
+    named = cluster_terms([c[1] for c in contacts], km.labels_)
     rows, now = [], np.datetime64("now", "us")
     for c in range(k):
         members = np.where(km.labels_ == c)[0]
         if not len(members):
             continue
         near = members[np.argsort(-member_sim[members])[:3]]
-        sims = protos @ centres[c]
-        j = int(sims.argmax())
+        sims = protos @ centres[c] if names else None
+        j = int(sims.argmax()) if names else None
         rows.append({"model_version": embedder.name, "cluster_id": c, "size": int(len(members)),
-                     "nearest_intent": names[j], "nearest_similarity": float(sims[j]),
+                     "nearest_intent": names[j] if names else None,
+                     "nearest_similarity": float(sims[j]) if names else None,
                      "unexplained_share": float(unexplained[members].mean()),
                      "is_candidate_new": bool(unexplained[members].mean() >= 0.5),
                      "examples": json.dumps([contacts[i][1] for i in near], ensure_ascii=False),
-                     "clustered_at": now})
+                     "terms": named.get(c, []), "clustered_at": now})
     with conn_factory() as conn:
         conn.execute("delete from ml.intent_clusters where model_version = ?", [embedder.name])
         conn.execute("delete from ml.contact_clusters where model_version = ?", [embedder.name])
-        _replace(conn, "ml.intent_clusters", ["model_version", "cluster_id"], pa.Table.from_pylist(rows))
+        _replace(conn, "ml.intent_clusters", ["model_version", "cluster_id"], pa.Table.from_pylist(rows, schema=_CLUSTER_SCHEMA))
         _replace(conn, "ml.contact_clusters", ["conversation_id", "model_version"], pa.table({
             "conversation_id": ids, "model_version": [embedder.name] * len(ids),
             "cluster_id": pa.array(km.labels_.astype(int), pa.int32()),
             "similarity_to_centroid": member_sim.astype(float)}))
     return {"clusters": len(rows), "candidate_new": sum(r["is_candidate_new"] for r in rows),
-            "novelty_bar": round(bar, 4)}
+            "novelty_bar": round(bar, 4) if bar is not None else None, "known_intents": len(names),
+            "contacts": len(ids)}

@@ -641,7 +641,8 @@ def train_if_parallel_data_changed(conn_factory, model_root: Path, cfg: Translat
     held_out = [*split.eval, *map(lambda p: Pair(*p), extra_eval)]
     if len(train) < MIN_TRAIN_PAIRS:
         return "skipped", {"reason": f"only {len(train)} parallel training pairs (need {MIN_TRAIN_PAIRS}); "
-                                     "load a translation memory or configure a translation checkpoint"}
+                                     "load a translation memory or configure a translation checkpoint",
+                           "labels": len(train), "labels_needed": MIN_TRAIN_PAIRS}
     fingerprint = hashlib.sha256(json.dumps(
         [split.fingerprint, [tuple(p) for p in train], [tuple(p) for p in held_out], cfg.budget_fingerprint(), pivot],
         ensure_ascii=False).encode()).hexdigest()[:16]
@@ -662,6 +663,8 @@ def train_if_parallel_data_changed(conn_factory, model_root: Path, cfg: Translat
 
 
 # -------------------------------------------------------------------------------------- enrichment
+
+DETECT_ONLY_VERSION = "detect-only"  # the rows written while no translation model exists
 
 TURNS_TO_TRANSLATE_SQL = """
     select turns.conversation_id, turns.turn_index, coalesce(turns.text, '') as text
@@ -703,14 +706,18 @@ def _translate_new_turns(conn_factory, model_root: Path, pivot: str, languages: 
                                [TASK]).fetchall()
         version = current[0][0] if current else None
         if version is None or not (model_root / TASK / version).exists():
-            return {"turns": 0, "reason": "no translation model yet"}
+            # No model (e.g. no translation memory yet): every turn still gets its language, the
+            # text passes through; a model trained later redoes each turn under its own version.
+            version = DETECT_ONLY_VERSION
         sql = TURNS_TO_TRANSLATE_SQL + (f" limit {int(limit)}" if limit is not None else "")
         todo = conn.execute(sql, [version]).fetchall()
     facts = {"model_version": version, "turns": len(todo), "translated": 0, "passed_through": 0,
              "unique_texts_translated": 0}
+    if version == DETECT_ONLY_VERSION:
+        facts["reason"] = "no translation model yet: languages detected, text passed through untranslated"
     by_language: dict[str, int] = {}
     model_dir = model_root / TASK / version
-    sources = translatable_sources(model_dir, pivot)
+    sources = set() if version == DETECT_ONLY_VERSION else translatable_sources(model_dir, pivot)
     for start in range(0, len(todo), chunk_turns):
         chunk = todo[start:start + chunk_turns]
         texts = [t for _, _, t in chunk]

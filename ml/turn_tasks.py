@@ -100,7 +100,8 @@ def train_if_labels_changed(conn_factory: Callable, model_root: Path, task: Turn
     if last and last[1].get("trained_by") == "user" and (model_root / task.name / last[0]).exists():
         return "user model in use", {"model_version": last[0]}
     if n < MIN_EXAMPLES or len(set(split.train_labels)) < 2:
-        return "skipped", {"reason": f"only {n} agreed {task.label_kind} labels (need {MIN_EXAMPLES} over 2+ labels)"}
+        return "skipped", {"reason": f"only {n} agreed {task.label_kind} labels (need {MIN_EXAMPLES} over 2+ labels)",
+                           "labels": n, "labels_needed": MIN_EXAMPLES}
     reason = "no model yet"
     if last and (model_root / task.name / last[0]).exists():
         with conn_factory() as conn:

@@ -36,11 +36,17 @@ class BuildOutcome:
     result: object = None
 
 
+DBT_STEPS = {"dbt_core_models": "dbt build (core models)", "dbt_model_readers": "dbt build (model readers)"}
+
+
 def step_label(step_key: str) -> str:
-    """``ml__emotion_model`` -> ``ml/emotion_model``; dbt's steps -> ``dbt build (part n)``."""
-    if step_key.startswith("service_insight_dbt_assets"):
-        part = step_key.rsplit("_", 1)[-1]
-        return f"dbt build (part {int(part)})" if part.isdigit() else "dbt build (part 1)"
+    """``ml__emotion_model`` -> ``ml/emotion_model``; the dbt steps -> ``dbt build (core models)`` and
+    ``dbt build (model readers)`` (``…, part n`` should Dagster ever cut one of them in several steps)."""
+    for name, label in DBT_STEPS.items():
+        if step_key == name:
+            return label
+        if step_key.startswith(name + "_") and step_key[len(name) + 1:].isdigit():
+            return f"{label[:-1]}, part {int(step_key[len(name) + 1:])})"
     return step_key.replace("__", "/")
 
 

@@ -12,13 +12,13 @@ from orchestration.assets.enrichment import enrichment_assets
 from orchestration.assets.translation import translation_assets
 from orchestration.assets.ingestion import raw_assets
 from orchestration.assets.publishing import warehouse_snapshot
-from orchestration.assets.transformations import service_insight_dbt_assets
+from orchestration.assets.transformations import DBT_ASSETS
 from orchestration.automation import daily_build_schedule, full_build_job, landing_files_sensor
 from orchestration.dbt_project import dbt_project, parse_for_this_environment
 from orchestration.resources import WarehouseResource
 from service_insight.settings import get_settings
 
-ALL_ASSETS = [*raw_assets, service_insight_dbt_assets, *enrichment_assets, *translation_assets, warehouse_snapshot]
+ALL_ASSETS = [*raw_assets, *DBT_ASSETS, *enrichment_assets, *translation_assets, warehouse_snapshot]
 
 
 def _dbt_executable() -> str:

@@ -10,6 +10,7 @@
     service-insight serve                             dashboards, Dagster UI and dbt docs
     service-insight train TASK --train F [--eval F]   keep the best of several classifiers (--json)
     service-insight predict TASK --input F            score texts with the task's current model
+    service-insight taxonomy check|suggest            validate the intent taxonomy, or draft one from clusters
     service-insight bench [NAME ...]                  run benchmarks under bench/
 """
 
@@ -601,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     pr.set_defaults(func=cmd_predict)
     from ml.forecast_cli import add_forecast_parser
     add_forecast_parser(sub)
+    from ml.taxonomy_cli import add_taxonomy_parser
+    add_taxonomy_parser(sub)
     b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")
     b.add_argument("names", nargs="*")
     b.set_defaults(func=cmd_bench)

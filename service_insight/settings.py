@@ -143,6 +143,8 @@ class Settings:
     translation_threads: int = 0  # 1 on a CPU shared with other jobs (2 threads measured 10-20x slower there)
     # Values the PII masking keeps verbatim (comma-separated): a brand's own handle or hotline number.
     pii_allow: str = ""
+    # The company's intent taxonomy (ml.taxonomy): names, descriptions, examples, routing; day-one intents come from it.
+    taxonomy_path: Path | None = None
     # Reuse a stateless fit (forecasts, backtest, team suggestions) while its inputs and code are unchanged (ml.result_cache).
     result_cache: bool = True
     # Dashboard login: a TOML file of users and roles (dashboards/access.py); empty = no login, all visible.
@@ -328,4 +330,5 @@ def get_settings() -> Settings:
         text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),
         result_cache=_env_flag(env, "SI_RESULT_CACHE", True),
         pii_allow=_env_get(env, "SI_PII_ALLOW", ""),
+        taxonomy_path=_env_path(env, "SI_TAXONOMY", data_dir / "taxonomy.toml"),
     )

@@ -28,7 +28,7 @@ from tests.hostile_corpus import HostileCorpus, write_hostile_corpus
 
 SCALE, DAYS = 300, 14
 # Lines in the run's log after which the process is killed (each run goes further than the last).
-KILL_POINTS = ('Started execution of step "ml__emotion_model"', 'Started execution of step "service_insight_dbt_assets_5"')
+KILL_POINTS = ('Started execution of step "ml__emotion_model"', 'Started execution of step "dbt_model_readers"')
 
 
 def materialize_env(data_dir: Path) -> dict:

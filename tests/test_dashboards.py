@@ -12,7 +12,8 @@ APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGES = ["dashboards/pages/overview.py", "dashboards/pages/answer.py", "dashboards/pages/data_quality.py", "dashboards/pages/value.py",
          "dashboards/pages/forecast.py", "dashboards/pages/tickets.py",
          "dashboards/pages/emotion.py", "dashboards/pages/quality.py", "dashboards/pages/knowledge_graph.py",
-         "dashboards/pages/languages.py", "dashboards/pages/models.py", "dashboards/pages/admin.py"]
+         "dashboards/pages/languages.py", "dashboards/pages/models.py", "dashboards/pages/admin.py",
+         "dashboards/pages/review.py"]
 
 pytestmark = pytest.mark.slow
 

@@ -64,7 +64,7 @@ def test_the_console_shows_one_line_per_stage_and_keeps_the_full_log_in_a_file(c
     lines = re.findall(r"^\[\s*\d+:\d\d\] core\s+(\d+)/(\d+)\s+(\S.*?)\s+done in \d+ s · (.*)$", out, re.M)
     assert lines and lines[-1][0] == lines[-1][1]  # the last line is the last step
     steps = [step for _, _, step, _ in lines]
-    assert "raw/turns" in steps and "dbt build (part 1)" in steps and "warehouse_snapshot" in steps
+    assert "raw/turns" in steps and "dbt build (core models)" in steps and "warehouse_snapshot" in steps
     assert not any(step.startswith("ml/") for step in steps)
     assert all(eta == "no estimate on a first build" for *_, eta in lines)
     assert re.search(r"core marts published \(the models follow\): \d+ assets in \d+ s", out)
@@ -95,6 +95,7 @@ def test_the_eta_comes_from_the_last_build_of_the_same_stage():
     assert printer._eta({}, {}, ["a", "new_step"]) == "no estimate (new stages since the last build)"
     assert ProgressPrinter(None, set(), "full", sys.stdout, history={})._eta({}, {}, ["a"]) == \
         "no estimate on a first build"
-    assert step_label("service_insight_dbt_assets") == "dbt build (part 1)"
-    assert step_label("service_insight_dbt_assets_3") == "dbt build (part 3)"
+    assert step_label("dbt_core_models") == "dbt build (core models)"
+    assert step_label("dbt_model_readers") == "dbt build (model readers)"
+    assert step_label("dbt_model_readers_3") == "dbt build (model readers, part 3)"
     assert step_label("ml__turn_emotions") == "ml/turn_emotions"

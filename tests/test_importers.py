@@ -436,8 +436,26 @@ def build_imported(data_dir):
                "zendesk": import_zendesk([exports / "tickets.jsonl"], landing),
                "connect": import_connect([exports / "ctr.json"], landing, key="k",
                                          analysis_paths=[exports / "lens.json"])}
+    (data_dir / "taxonomy.toml").write_text(IMPORTED_TAXONOMY, encoding="utf-8")
     code, _, output = run_materialize(data_dir, None)
     return data_dir, reports, code, output
+
+
+# What a company would write on day one: two intents in its own words, routing for one of them.
+IMPORTED_TAXONOMY = """
+[[intent]]
+name = "billing_problem"
+description = "The customer's bill or invoice is wrong, too high or charged twice"
+examples = ["my bill is too high", "I was charged twice", "the invoice amount is wrong"]
+team = "billing_desk"
+priority = "P2"
+sla_hours = 8
+
+[[intent]]
+name = "device_problem"
+description = "The customer's phone or device has a technical fault"
+examples = ["my phone keeps crashing", "the battery dies quickly", "screen frozen after the update"]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -493,6 +511,13 @@ def test_the_overview_of_imported_exports_says_why_a_figure_is_missing(imported_
     assert metrics["CSAT (1-5)"].value != "–"  # the Zendesk ratings
     captions = " ".join(c.value for c in at.caption)
     assert "Not measurable in this period — " in captions and "NPS: no survey answer with an NPS score" in captions
+    # Every page's sidebar says where the readings come from: nothing here was learnt from reviewed labels.
+    panel = [e for e in at.sidebar.expander if e.label.startswith("Readings")]
+    assert panel and panel[0].label == "Readings: 4 model(s) not trained yet"
+    lines = " ".join(m.value for m in panel[0].markdown)
+    assert "**Intents**: no model trained yet: 40 reviewed labels needed, 0 present." in lines
+    assert "zero-shot from the taxonomy / knowledge base (no labels used)" in lines
+    assert "**Translation**: no model trained yet: " in lines and "parallel sentence pairs needed" in lines
 
 
 @pytest.mark.slow
@@ -514,3 +539,113 @@ def test_a_page_without_model_readings_says_no_model_was_trained_not_widen_the_f
     assert not at.exception, [e.value for e in at.exception]
     shown = " ".join(i.value for i in at.info)
     assert reason in shown and "Widen the filters" not in shown
+
+
+@pytest.mark.slow
+def test_a_build_without_labels_gets_its_intents_from_the_company_taxonomy(imported_build):
+    """No reviewed label anywhere: every contact with a customer message still gets an intent, zero-shot from
+    the taxonomy file, marked as such, escalated (nothing calibrated), and the taxonomy's routing is used."""
+    from warehouse.snapshot import current
+
+    data_dir, _, code, output = imported_build
+    assert code == 0, output[-4000:]
+    with duckdb.connect(str(current(data_dir / "snapshots").path), read_only=True) as c:
+        intents = c.execute("""
+            select t.text, i.intent_of_record, i.intent_source, i.needs_escalation, i.predicted_intent
+            from marts.fct_conversation_intents as i
+            join marts.fct_turns as t on t.conversation_id = i.conversation_id and t.speaker = 'customer'
+            qualify row_number() over (partition by i.conversation_id order by t.turn_index) = 1""").fetchall()
+        with_message = c.execute("select count(distinct conversation_id) from marts.fct_turns "
+                                 "where speaker = 'customer' and coalesce(text, '') <> ''").fetchone()[0]
+    with duckdb.connect(str(data_dir / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
+        taxonomy = c.execute("select intent, team_id, priority, sla_hours from ml.intent_taxonomy order by 1").fetchall()
+        routes = c.execute("""select i.intent_of_record, r.intent_team, r.base_priority
+                              from marts.fct_conversation_intents as i
+                              join intermediate.int_tickets__routes as r using (conversation_id)""").fetchall()
+    assert taxonomy == [("billing_problem", "billing_desk", "P2", 8.0), ("device_problem", None, None, None)]
+    assert len(intents) == with_message > 0
+    assert {r[2] for r in intents} == {"zero-shot taxonomy"}
+    assert all(r[3] is True and r[4] is None for r in intents)  # no model: every contact goes to a person
+    by_text = {r[0]: r[1] for r in intents}
+    billing = [t for t, i in by_text.items() if "bill" in t.lower() or "invoice" in t.lower()]
+    device = [t for t, i in by_text.items() if "battery" in t.lower()]
+    assert billing and all(by_text[t] == "billing_problem" for t in billing), by_text
+    assert device and all(by_text[t] == "device_problem" for t in device), by_text
+    assert routes and all((team, priority) == ("billing_desk", "P2") for intent, team, priority in routes
+                          if intent == "billing_problem")
+
+
+@pytest.mark.slow
+def test_a_build_without_a_translation_model_still_detects_every_turns_language(imported_build):
+    """No translation memory, so no translation model: turns keep their text, but the Languages page reads
+    their detected language instead of "und" for everything."""
+    from warehouse.snapshot import current
+
+    data_dir = imported_build[0]
+    with duckdb.connect(str(current(data_dir / "snapshots").path), read_only=True) as c:
+        rows = c.execute("""select source_language, model_version, bool_and(passed_through), count(*)
+                            from marts.fct_turn_translations where speaker = 'customer' group by all""").fetchall()
+        turns = c.execute("select count(*) from marts.fct_turns where speaker = 'customer'").fetchone()[0]
+    languages = {r[0]: r[3] for r in rows}
+    assert sum(languages.values()) == turns
+    assert languages.get("en", 0) >= 0.6 * turns, languages  # the fixtures are English
+    assert {r[1] for r in rows} == {"detect-only"} and all(r[2] for r in rows)
+
+
+@pytest.mark.slow
+def test_two_blind_reviewers_and_an_adjudicator_label_through_the_review_page(imported_build):
+    """The Review page on a warehouse with no labels: a reviewer labels the least certain conversation,
+    the second reviewer is offered the same one (to complete the pair) without seeing the first label,
+    their disagreement reaches a third person, and every label lands as a landing file under its login."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import point_settings_at
+    from warehouse.review import written_labels
+
+    data_dir = imported_build[0]
+
+    def open_review(name):
+        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+        at.run()
+        at.switch_page("dashboards/pages/review.py")
+        at.run()
+        at.text_input(key="reviewer_name").input(name).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    def subheader(at):
+        return next(h.value for h in at.subheader if h.value.startswith("Conversation "))
+
+    with mock.patch.dict(os.environ):
+        point_settings_at(data_dir)
+        ann = open_review("ann")
+        first = subheader(ann)
+        next(s for s in ann.selectbox if s.label == "Intent").set_value("billing_problem")
+        emotion = [s for s in ann.selectbox if s.label.endswith("customer emotion")]
+        emotion[0].set_value(emotion[0].options[1])
+        next(b for b in ann.button if b.label == "Save my labels").click().run()
+        assert not ann.exception, [e.value for e in ann.exception]
+        assert any("Saved 2 label(s)" in s.value for s in ann.success)
+        assert subheader(ann) != first  # ann moves on
+
+        bo = open_review("bo")
+        assert subheader(bo) == first  # the pair is completed first
+        shown = " ".join(str(v) for el in (bo.markdown, bo.caption) for v in (e.value for e in el))
+        assert "billing_problem" not in shown  # blind: the first label is not shown
+        next(s for s in bo.selectbox if s.label == "Intent").set_value("device_problem")
+        next(b for b in bo.button if b.label == "Save my labels").click().run()
+
+        cy = open_review("cy")
+        cy.tabs[1]  # the Adjudicate tab renders the open disagreements
+        assert any("billing_problem vs device_problem" in e.label for e in cy.expander)
+        decide = next(s for s in cy.selectbox if s.label == "Decision")
+        decide.set_value("billing_problem")
+        next(b for b in cy.button if b.label == "Decide").click().run()
+        assert not cy.exception, [e.value for e in cy.exception]
+        assert not any("vs" in e.label for e in cy.expander)
+    labels = written_labels(data_dir / "landing")
+    cid = first.removeprefix("Conversation ")
+    intents = {(x.annotator, x.adjudicated): x.label for x in labels if x.kind == "intent" and x.conversation_id == cid}
+    assert intents == {("ann", False): "billing_problem", ("bo", False): "device_problem",
+                       ("cy", True): "billing_problem"}
+    assert sum(1 for x in labels if x.kind == "emotion") == 1

@@ -122,7 +122,7 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("annotations", "jsonl", (
         Column("annotation_id", required=True), Column("conversation_id", required=True),
         Column("annotator", required=True), Column("intent"), Column("emotion"),
-        Column("resolved", "BOOLEAN"), Column("labelled_at", "TIMESTAMP"),
+        Column("resolved", "BOOLEAN"), Column("labelled_at", "TIMESTAMP"), Column("adjudicated", "BOOLEAN"),
     ), ("annotation_id",), "Labels from human annotators (two per sampled conversation)."),
     SourceSpec("turn_labels", "jsonl", (
         Column("label_id", required=True), Column("conversation_id", required=True),
@@ -130,7 +130,7 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("annotator", required=True),
         Column("label_kind", required=True, check="v in ('emotion', 'act')",
                check_message="label_kind must be emotion or act"),
-        Column("label", required=True), Column("labelled_at", "TIMESTAMP"),
+        Column("label", required=True), Column("labelled_at", "TIMESTAMP"), Column("adjudicated", "BOOLEAN"),
     ), ("label_id",), "Turn-level labels from QA reviewers: the customer's emotion and the agent's act per turn."),
     SourceSpec("customers", "csv", (
         Column("customer_id", required=True), Column("full_name"), Column("given_name"), Column("family_name"),

@@ -82,15 +82,20 @@ if has_table("fct_annotator_agreement"):
     # Labels train the models only where two blind reviewers agree; low agreement flags a guideline to fix.
     st.subheader("Annotator agreement (double-blind review)")
     agreement = query("""
-        select label_kind, label, double_reviewed, agreed, agreement_rate
+        select *
         from marts.fct_annotator_agreement order by label_kind, agreement_rate""")
     if agreement.empty:
-        st.caption("No record has been labelled by two reviewers yet.")
+        st.caption("No record has been labelled by two reviewers yet: the Review page collects blind labels.")
     else:
-        kinds = agreement.groupby("label_kind", as_index=False)[["double_reviewed", "agreed"]].sum()
+        kinds = agreement.groupby("label_kind", as_index=False).agg(
+            double_reviewed=("double_reviewed", "sum"), agreed=("agreed", "sum"),
+            kappa=("kind_kappa", "first") if "kind_kappa" in agreement else ("agreed", "size"))
         for col, row in zip(st.columns(len(kinds)), kinds.itertuples()):
+            kappa = row.kappa if "kind_kappa" in agreement and row.kappa == row.kappa else None
             col.metric(f"{row.label_kind} agreement", f"{row.agreed / row.double_reviewed:.1%}",
                        help=f"{row.agreed:,} of {row.double_reviewed:,} double-reviewed records")
+            col.caption(f"kappa {kappa:.2f} (chance-corrected)" if kappa is not None else
+                        "kappa: not measurable (every label given was the same one)")
         st.plotly_chart(px.bar(plain(agreement, "label"), x="agreement_rate", y="label", color="label_kind", orientation="h",
                                hover_data=["double_reviewed", "agreed"], labels={"label": "", "agreement_rate":
                                "agreement"}, height=max(300, 18 * len(agreement))), width="stretch")

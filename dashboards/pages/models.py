@@ -211,7 +211,7 @@ st.subheader("Drift over time")
 daily_intents = query(f"""
     select i.started_date as day, i.predicted_intent as intent, count(*) as records
     {FROM_INTENTS}
-    where {where}
+    where {where} and i.predicted_intent is not null
     group by all order by day""", tuple(params))
 daily_quality = query(f"""
     select

@@ -15,6 +15,7 @@ one); every candidate's score is recorded in ``ml.ml_model_runs.candidates``.
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
 
+from ml.registry import record_training_status
 from ml.tasks import EMOTION, TEXT_TASKS, TextTask, score_task, train_task
 from ml.text_models import SelectionConfig
 from orchestration.assets.ingestion import WRITER_POOL
@@ -60,6 +61,8 @@ def model_asset(task: TextTask):
                               **({"candidates": candidates} if candidates else {}))
         status, facts = train_task(task, warehouse.connect, warehouse.settings.model_dir, cfg)
         context.log.info(f"{task.name} model {status}: {facts}")
+        with warehouse.connect() as conn:
+            record_training_status(conn, task.name, status, facts)
         return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})
 
     return _train
@@ -87,6 +90,30 @@ def scoring_asset(task: TextTask):
 
 
 enrichment_assets = [make(task) for task in TEXT_TASKS for make in (model_asset, scoring_asset)]
+
+
+@asset(
+    key=AssetKey(["ml", "training_status"]),
+    deps=[AssetKey(["ml", f"{task.name}_model"]) for task in TEXT_TASKS] + [AssetKey(["ml", "translation_model"])],
+    group_name="enrichment",
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="What this build decided for every learnt model (trained, reused, skipped) and why, with the "
+                "reviewed labels it had and needed; each model step writes its row, this step gathers them so "
+                "the marts that read them run after every model step.",
+)
+def training_status(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from ml.registry import ensure_tables
+
+    with warehouse.connect() as conn:
+        ensure_tables(conn)
+        rows = conn.execute("select task, status, coalesce(reason, '') from ml.training_status order by 1").fetchall()
+    summary = {task: f"{status}{': ' + reason if reason else ''}" for task, status, reason in rows}
+    context.log.info(f"training status: {summary}")
+    return MaterializeResult(metadata=summary)
+
+
+enrichment_assets.append(training_status)
 
 
 def _embedder(warehouse: WarehouseResource):
@@ -156,34 +183,58 @@ def solution_checks(context: AssetExecutionContext, warehouse: WarehouseResource
                   deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
                   description="The intent centroids of both paths (normalised mean embeddings) with their held-out "
                               "accuracy: the live answer view scores a new message against them."),
+        AssetSpec(AssetKey(["ml", "intent_taxonomy"]), group_name="enrichment", kinds={"duckdb"},
+                  description="The company's intent taxonomy file (SI_TAXONOMY) as read at this build: descriptions "
+                              "and examples (zero-shot), team, priority and SLA per intent (routing)."),
     ],
     pool=WRITER_POOL,
 )
 def intent_similarity(context: AssetExecutionContext, warehouse: WarehouseResource):
-    from ml.retrieval import score_intent_similarity
+    from ml.retrieval import score_intent_similarity, store_taxonomy
 
-    facts = score_intent_similarity(warehouse.connect, _embedder(warehouse))
+    taxonomy = _taxonomy(context, warehouse)
+    stored = store_taxonomy(warehouse.connect, taxonomy)
+    facts = score_intent_similarity(warehouse.connect, _embedder(warehouse), taxonomy)
     context.log.info(f"zero/few-shot intent: {facts}")
     yield MaterializeResult(asset_key=AssetKey(["ml", "intent_similarity"]), metadata=_metadata(facts))
     prototypes = {k: v for k, v in facts.items() if k.endswith("_prototypes")}
     yield MaterializeResult(asset_key=AssetKey(["ml", "intent_prototypes"]), metadata=_metadata(prototypes))
+    yield MaterializeResult(asset_key=AssetKey(["ml", "intent_taxonomy"]), metadata=_metadata(
+        {**stored, "file": str(taxonomy.path), "problems": "; ".join(taxonomy.errors[:20])}))
 
 
-@asset(
-    key=AssetKey(["ml", "intent_clusters"]),
-    deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
-    group_name="enrichment",
+def _taxonomy(context: AssetExecutionContext, warehouse: WarehouseResource):
+    """The taxonomy file, its problems logged as warnings (a bad entry is left out, never fatal)."""
+    from ml.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(warehouse.settings.taxonomy_path)
+    for problem in taxonomy.errors:
+        context.log.warning(f"taxonomy: {problem}")
+    return taxonomy
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(AssetKey(["ml", "intent_clusters"]), group_name="enrichment", kinds={"scikitlearn", "duckdb"},
+                  deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "contact_embeddings"]), AGREED_INTENTS],
+                  description="Contacts clustered by topic, each cluster named by the words that set it apart; one "
+                              "whose contacts are farther from every known intent than reviewed contacts are from "
+                              "theirs is flagged as a candidate new intent."),
+        AssetSpec(AssetKey(["ml", "contact_clusters"]), group_name="enrichment", kinds={"duckdb"},
+                  deps=[AssetKey(["ml", "contact_embeddings"])],
+                  description="The cluster of every contact (the discovered topic is the intent of record of last "
+                              "resort)."),
+    ],
     pool=WRITER_POOL,
-    kinds={"scikitlearn", "duckdb"},
-    description="Contacts clustered by meaning; a cluster whose centre is farther from every known intent than "
-                "reviewed contacts are from theirs is flagged as a candidate new intent.",
 )
-def intent_clusters(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def intent_clusters(context: AssetExecutionContext, warehouse: WarehouseResource):
     from ml.retrieval import discover_intents
 
-    facts = discover_intents(warehouse.connect, _embedder(warehouse))
+    facts = discover_intents(warehouse.connect, _embedder(warehouse), taxonomy=_taxonomy(context, warehouse))
     context.log.info(f"intent discovery: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
+    yield MaterializeResult(asset_key=AssetKey(["ml", "intent_clusters"]), metadata=_metadata(facts))
+    yield MaterializeResult(asset_key=AssetKey(["ml", "contact_clusters"]),
+                            metadata=_metadata({"contacts": facts.get("contacts")}))
 
 
 enrichment_assets += [kb_passages, contact_embeddings, solution_checks, intent_similarity, intent_clusters]

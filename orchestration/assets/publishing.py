@@ -5,7 +5,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from orchestration.assets.ingestion import WRITER_POOL
-from orchestration.assets.transformations import service_insight_dbt_assets
+from orchestration.assets.transformations import DBT_ASSETS
 from orchestration.resources import WarehouseResource
 from warehouse.snapshot import publish
 
@@ -15,7 +15,7 @@ PENDING_TAG = "si/pending"
 
 @asset(
     group_name="publishing",
-    deps=[service_insight_dbt_assets],
+    deps=DBT_ASSETS,
     pool=WRITER_POOL,
     kinds={"duckdb"},
     description="Read-only copy of the marts that Streamlit reads; swapped in atomically after a good build.",

@@ -115,6 +115,10 @@ def translation_model(context: AssetExecutionContext, warehouse: WarehouseResour
         warehouse.connect, warehouse.settings.model_dir, cfg, options.pivot, options.base or None,
         extra_train, extra_eval, options.min_chrf)
     context.log.info(f"translation model {status}: {json.dumps(facts, ensure_ascii=False)}")
+    from ml.registry import record_training_status
+
+    with warehouse.connect() as conn:
+        record_training_status(conn, "translation", status, facts)
     return MaterializeResult(metadata={"status": status, **_metadata(facts)})
 
 

@@ -42,11 +42,14 @@ final as (
         conversations.order_id,
         lead_products.product_id,
         -- The current model's reading covers every contact it scored; reviewers' agreed label
-        -- fills in where the model has not scored the contact (yet).
-        coalesce(predicted_intents.predicted_intent, reviewed_intents.intent) as intent,
+        -- fills in where the model has not scored the contact (yet); before any model is
+        -- trained, the taxonomy's zero-shot reading does (a graph on day one).
+        coalesce(predicted_intents.predicted_intent, reviewed_intents.intent, predicted_intents.zero_shot_intent)
+            as intent,
         case
             when predicted_intents.predicted_intent is not null then 'predicted'
             when reviewed_intents.intent is not null then 'reviewed'
+            when predicted_intents.zero_shot_intent is not null then 'zero-shot'
         end as intent_source,
         conversations.entry_team_id,
         conversations.team_id,

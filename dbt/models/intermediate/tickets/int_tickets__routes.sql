@@ -2,7 +2,7 @@
   Where every handled contact should go and how urgent it is, decided without a person.
 
   The route, first source that has an answer: the intent two reviewers agreed on, mapped to its
-  team by the routing seed; the team classifier (int_tickets__team_suggestions, learnt from the
+  team by the taxonomy file (ml.intent_taxonomy) or else the routing seed; the team classifier (int_tickets__team_suggestions, learnt from the
   teams that finally handled past contacts); the intent of record through the seed; the
   entry queue's team; `ticket_default_team`. Beside it stay the team the intent implies
   (`intent_team`), the team a person chose at entry and the team that finally handled it, so
@@ -34,7 +34,15 @@ alerts as (
 ),
 
 routing as (
-    select * from {{ ref('ticket_routing') }}
+    -- The company's taxonomy file (team, priority, SLA per intent) wins over the routing seed.
+    select
+        coalesce(taxonomy.intent, seed.intent) as intent,
+        seed.category,
+        coalesce(taxonomy.team_id, seed.team_id) as team_id,
+        coalesce(taxonomy.priority, seed.priority) as priority,
+        coalesce(taxonomy.sla_hours, seed.sla_hours) as sla_hours
+    from {{ ref('ticket_routing') }} as seed
+    full outer join {{ source('ml', 'intent_taxonomy') }} as taxonomy on seed.intent = taxonomy.intent
 ),
 
 teams as (
@@ -125,7 +133,8 @@ final as (
         -- The owner's category: the intent's when the intent agrees with the route, else the
         -- routed team's (a ticket must not say "billing" while logistics owns it).
         case
-            when prioritised.intent_team = prioritised.routed_team then prioritised.intent_category
+            when prioritised.intent_team = prioritised.routed_team
+                then coalesce(prioritised.intent_category, teams.category)
             else coalesce(teams.category, prioritised.intent_category)
         end as category,
         prioritised.base_priority,

@@ -18,7 +18,7 @@ labelled as (
         annotator,
         intent as label
     from annotations
-    where intent is not null
+    where intent is not null and not adjudicated  -- an adjudicator has seen both labels: not a blind vote
     union all
     select
         label_kind,
@@ -26,7 +26,7 @@ labelled as (
         annotator,
         label
     from turn_labels
-    where label is not null
+    where label is not null and not adjudicated
 ),
 
 records as (
@@ -42,15 +42,41 @@ records as (
     having count(distinct annotator) >= 2
 ),
 
+chance as (
+    -- Agreement expected by chance (Scott's pi / Fleiss): the sum of squared label shares over every
+    -- label given to a double-reviewed record of the kind.
+    select label_kind, sum(share * share) as expected
+    from (
+        select
+            labelled.label_kind,
+            count(*) / sum(count(*)) over (partition by labelled.label_kind) as share
+        from labelled
+        inner join records using (label_kind, record_id)
+        group by labelled.label_kind, labelled.label
+    )
+    group by label_kind
+),
+
+observed as (
+    select label_kind, avg(agreed::int) as observed, count(*) as kind_double_reviewed
+    from records
+    group by label_kind
+),
+
 final as (
     select
-        label_kind,
-        label,
+        records.label_kind,
+        records.label,
         count(*) as double_reviewed,
-        count(*) filter (where agreed) as agreed,
-        count(*) filter (where agreed) / count(*) as agreement_rate
+        count(*) filter (where records.agreed) as agreed,
+        count(*) filter (where records.agreed) / count(*) as agreement_rate,
+        -- Chance-corrected agreement of the whole kind (same on each of its rows); null when every
+        -- label given was the same one (chance agreement 1: nothing to correct against).
+        round(any_value((observed.observed - chance.expected) / nullif(1 - chance.expected, 0)), 4) as kind_kappa
     from records
-    group by label_kind, label
+    inner join observed using (label_kind)
+    inner join chance using (label_kind)
+    group by records.label_kind, records.label
 )
 
 select * from final

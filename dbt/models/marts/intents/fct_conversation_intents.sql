@@ -41,10 +41,27 @@ similarity as (
     select
         conversation_id,
         max(intent) filter (where method = 'zero-shot') as zero_shot_intent,
+        max(margin) filter (where method = 'zero-shot') as zero_shot_margin,
         max(intent) filter (where method = 'few-shot') as few_shot_intent,
         max(top_intents) filter (where method = 'few-shot') as few_shot_top_intents
     from ({{ current_predictions(source('ml', 'intent_similarity'), 'embeddings', ['conversation_id', 'method']) }})
     group by conversation_id
+),
+
+clusters as (
+    -- Discovered topics, named by the words that set them apart: the reading of last resort when
+    -- neither reviews, a trained model nor a taxonomy/knowledge base names an intent.
+    select
+        contact_clusters.conversation_id,
+        'topic: ' || array_to_string(intent_clusters.terms, ' / ') as cluster_topic
+    from {{ source('ml', 'contact_clusters') }} as contact_clusters
+    inner join model_runs
+        on model_runs.task = 'embeddings' and model_runs.is_current
+        and contact_clusters.model_version = model_runs.model_version
+    inner join {{ source('ml', 'intent_clusters') }} as intent_clusters
+        on contact_clusters.model_version = intent_clusters.model_version
+        and contact_clusters.cluster_id = intent_clusters.cluster_id
+    where len(intent_clusters.terms) > 0
 ),
 
 path_accuracy as (
@@ -63,34 +80,44 @@ final as (
         conversations.final_queue_id as queue_id,
         current_predictions.intent as predicted_intent,
         current_predictions.confidence,
-        current_predictions.escalate as needs_escalation,
+        -- No trained model yet: nothing has been calibrated, so every contact goes to a person.
+        coalesce(current_predictions.escalate, true) as needs_escalation,
         current_predictions.model_version,
         reviewed.reviewed_intent,
         reviewed.reviewed_intent = current_predictions.intent as matches_review,
         similarity.zero_shot_intent,
+        round(similarity.zero_shot_margin, 4) as zero_shot_margin,
         similarity.few_shot_intent,
         similarity.few_shot_top_intents,
+        clusters.cluster_topic,
         -- The intent downstream rules use: what reviewers agreed on, else the path that is more
-        -- accurate on held-out reviewed contacts (fine-tuned model or few-shot embeddings).
+        -- accurate on held-out reviewed contacts (fine-tuned model or few-shot embeddings); before
+        -- any model is trained, the taxonomy's zero-shot reading, else the discovered topic.
         case
             when reviewed.reviewed_intent is not null then reviewed.reviewed_intent
             when similarity.few_shot_intent is not null
                 and coalesce(path_accuracy.few_shot_accuracy, 0) > coalesce(path_accuracy.model_accuracy, 0)
                 then similarity.few_shot_intent
-            else current_predictions.intent
+            when current_predictions.intent is not null then current_predictions.intent
+            when similarity.zero_shot_intent is not null then similarity.zero_shot_intent
+            else clusters.cluster_topic
         end as intent_of_record,
         case
             when reviewed.reviewed_intent is not null then 'review'
             when similarity.few_shot_intent is not null
                 and coalesce(path_accuracy.few_shot_accuracy, 0) > coalesce(path_accuracy.model_accuracy, 0)
                 then 'few-shot embeddings'
-            else 'intent model'
+            when current_predictions.intent is not null then 'intent model'
+            when similarity.zero_shot_intent is not null then 'zero-shot taxonomy'
+            when clusters.cluster_topic is not null then 'discovered topic'
         end as intent_source
     from conversations
     cross join path_accuracy
-    inner join current_predictions using (conversation_id)
+    left join current_predictions using (conversation_id)
     left join reviewed using (conversation_id)
     left join similarity using (conversation_id)
+    left join clusters using (conversation_id)
 )
 
 select * from final
+where intent_source is not null

@@ -23,6 +23,7 @@ final as (
         round(clusters.unexplained_share, 4) as unexplained_share,
         clusters.is_candidate_new,
         clusters.examples,
+        clusters.terms,
         clusters.model_version,
         clusters.clustered_at
     from clusters

@@ -12,7 +12,8 @@ final as (
         annotator,
         label_kind,
         label,
-        labelled_at
+        labelled_at,
+        coalesce(adjudicated, false) as adjudicated
     from source
     qualify row_number() over (partition by label_id order by {{ latest_first() }}) = 1
 )
