@@ -232,7 +232,24 @@ def _build(args: argparse.Namespace, stage: str) -> int:
         return 1
     what = "core marts published (the models follow)" if stage == "core" else "materialized"
     print(f"{what}: {outcome.assets} assets in {outcome.seconds:.0f} s", flush=True)
+    if stage != "core":
+        for line in untrained_model_warnings(s.warehouse_path):
+            print(line, file=sys.stderr, flush=True)
     return 0
+
+
+def untrained_model_warnings(warehouse_path: Path) -> list[str]:
+    """One warning per model the build could not train (too few reviewed labels...), for the run summary:
+    a reading that is missing for a reason must not hide in an INFO line of the log."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+            rows = conn.execute("select task, reason from ml.training_status where status = 'skipped' "
+                                "order by task").fetchall()
+    except duckdb.Error:  # an older warehouse without the table, or no ml schema yet
+        return []
+    return [f"warning: no {task} model trained: {reason}" for task, reason in rows]
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -563,6 +563,7 @@ def test_a_build_without_labels_gets_its_intents_from_the_company_taxonomy(impor
                               from marts.fct_conversation_intents as i
                               join intermediate.int_tickets__routes as r using (conversation_id)""").fetchall()
     assert taxonomy == [("billing_problem", "billing_desk", "P2", 8.0), ("device_problem", None, None, None)]
+    assert "warning: no intent model trained: only 0 agreed training labels (need 40" in output  # run summary
     assert len(intents) == with_message > 0
     assert {r[2] for r in intents} == {"zero-shot taxonomy"}
     assert all(r[3] is True and r[4] is None for r in intents)  # no model: every contact goes to a person

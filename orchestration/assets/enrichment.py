@@ -60,7 +60,7 @@ def model_asset(task: TextTask):
         cfg = SelectionConfig(device=warehouse.settings.device, base=base,
                               **({"candidates": candidates} if candidates else {}))
         status, facts = train_task(task, warehouse.connect, warehouse.settings.model_dir, cfg)
-        context.log.info(f"{task.name} model {status}: {facts}")
+        (context.log.warning if status == "skipped" else context.log.info)(f"{task.name} model {status}: {facts}")
         with warehouse.connect() as conn:
             record_training_status(conn, task.name, status, facts)
         return MaterializeResult(metadata={"status": status, "base": base or "packaged encoders", **_metadata(facts)})

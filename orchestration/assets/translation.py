@@ -114,7 +114,8 @@ def translation_model(context: AssetExecutionContext, warehouse: WarehouseResour
     status, facts = train_if_parallel_data_changed(
         warehouse.connect, warehouse.settings.model_dir, cfg, options.pivot, options.base or None,
         extra_train, extra_eval, options.min_chrf)
-    context.log.info(f"translation model {status}: {json.dumps(facts, ensure_ascii=False)}")
+    log = context.log.warning if status == "skipped" else context.log.info
+    log(f"translation model {status}: {json.dumps(facts, ensure_ascii=False)}")
     from ml.registry import record_training_status
 
     with warehouse.connect() as conn:
