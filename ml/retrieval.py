@@ -73,14 +73,19 @@ def ensure_retrieval_tables(conn: duckdb.DuckDBPyConnection, dim: int) -> None:
     conn.execute("alter table ml.intent_prototypes add column if not exists temperature double")
     conn.execute("alter table ml.intent_prototypes add column if not exists escalate_below double")
     conn.execute("alter table ml.intent_clusters add column if not exists terms varchar[]")
-    conn.execute("""
-        create table if not exists ml.intent_taxonomy (
-            intent varchar not null primary key, description varchar, examples varchar[], team_id varchar,
-            priority varchar, sla_hours double, source varchar not null, loaded_at timestamp not null)""")
+    ensure_taxonomy_table(conn)
     conn.execute("""
         create table if not exists ml.contact_clusters (
             conversation_id varchar not null, model_version varchar not null, cluster_id integer not null,
             similarity_to_centroid double, primary key (conversation_id, model_version))""")
+
+
+def ensure_taxonomy_table(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("create schema if not exists ml")
+    conn.execute("""
+        create table if not exists ml.intent_taxonomy (
+            intent varchar not null primary key, description varchar, examples varchar[], team_id varchar,
+            priority varchar, sla_hours double, source varchar not null, loaded_at timestamp not null)""")
 
 
 def register_embedder(conn: duckdb.DuckDBPyConnection, embedder: Embedder) -> None:
@@ -284,6 +289,11 @@ def score_intent_similarity(conn_factory: Callable, embedder: Embedder, taxonomy
     prior_labels = [meta[i][2] for i in filed] + tax_labels
     prior = np.vstack([kb.reshape(-1, embedder.dim)[filed], tax_vectors])
     if not prior_labels or not contacts:
+        # Nothing to compare with (e.g. the taxonomy file was removed): earlier readings must not linger as
+        # the intent of record.
+        with conn_factory() as conn:
+            for table in ("ml.intent_similarity", "ml.intent_prototypes"):
+                conn.execute(f"delete from {table} where model_version = ?", [embedder.name])
         return {"scored": 0, "reason": "no contacts embedded yet" if prior_labels else
                 "no taxonomy file and no knowledge base: nothing to compare contacts with before review"}
     ids = [c[0] for c in contacts]
@@ -357,7 +367,7 @@ def store_taxonomy(conn_factory: Callable, taxonomy) -> dict:
         "loaded_at": pa.array([np.datetime64("now", "us")] * len(intents), pa.timestamp("us")),
     })
     with conn_factory() as conn:
-        ensure_tables(conn)
+        ensure_taxonomy_table(conn)
         conn.register("_taxonomy", data)
         try:
             conn.execute("begin transaction")
@@ -436,6 +446,9 @@ def discover_intents(conn_factory: Callable, embedder: Embedder, clusters: int |
         reviewed = dict(conn.execute("select conversation_id, intent from intermediate.int_annotations__agreed_intents")
                         .fetchall())
     if len(contacts) < 20:
+        with conn_factory() as conn:  # no stale topics from an earlier, larger warehouse
+            for table in ("ml.intent_clusters", "ml.contact_clusters"):
+                conn.execute(f"delete from {table} where model_version = ?", [embedder.name])
         return {"clusters": 0, "reason": f"only {len(contacts)} contacts embedded (clusters need 20)"}
     ids = [c[0] for c in contacts]
     labelled = [i for i, c in enumerate(ids) if c in reviewed]

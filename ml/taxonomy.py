@@ -145,14 +145,19 @@ _STOP = set("""a an the and or but if of to in on at for from by with about into
 been being am do does did have has had i me my we our you your he she it its they them their this that these those
 what which who whom when where why how can could would should will shall may might must not no yes please thanks
 thank hi hello hey just so too very also get got still there here any some all one as up out than then""".split())
-_TOKEN = re.compile(r"[a-zà-öø-ÿ][a-zà-öø-ÿ'\-]+|[\u4e00-\u9fff]+", re.IGNORECASE)
+# Scripts written without spaces between words: Han, kana, Thai, Lao, Khmer, Myanmar. Their runs are read as
+# overlapping character pairs (no segmenter needed); every other script by its words.
+_UNSPACED = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\u0e00-\u0eff\u1780-\u17ff\u1000-\u109f"
+_TOKEN = re.compile(f"[{_UNSPACED}]+|[^\\W\\d_{_UNSPACED}][^\\W_{_UNSPACED}]*(?:['’-][^\\W_{_UNSPACED}]+)*")
+_MASK_TOKEN = re.compile(r"\[[A-Z_]+\]")  # what PII masking leaves ([PHONE], [NAME]...) is no topic
 
 
 def terms(text: str) -> list[str]:
-    """Words of Latin-script text (lower-case, no stop words) and character pairs of Chinese runs."""
+    """Words (lower-case, no stop words, 3+ letters) of scripts that space their words, in any alphabet,
+    and overlapping character pairs of runs in scripts that do not (Chinese, Japanese kana, Thai...)."""
     out = []
-    for token in _TOKEN.findall(text.lower()):
-        if "\u4e00" <= token[0] <= "\u9fff":
+    for token in _TOKEN.findall(_MASK_TOKEN.sub(" ", text).lower()):
+        if re.match(f"[{_UNSPACED}]", token):
             out.extend(token[i:i + 2] for i in range(max(len(token) - 1, 1)))
         elif token not in _STOP and len(token) > 2:
             out.append(token)

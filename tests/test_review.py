@@ -78,3 +78,15 @@ def test_labels_from_the_warehouse_and_from_new_files_merge_one_per_reviewer():
     built = [Label("intent", "c1", None, "ann", "refund")]
     fresh = [Label("intent", "c1", None, "ann", "refund"), Label("intent", "c2", None, "ann", "billing")]
     assert len(merge(built, fresh)) == 2
+
+
+def test_reviewers_of_any_script_keep_their_name_and_a_foreign_line_is_skipped_not_fatal(tmp_path):
+    paths = record_labels(tmp_path, "张伟", [Label("intent", "c1", None, "张伟", "退款")], [], now=NOW)
+    assert paths[0].name.startswith("2026-11-03-review-__-") and paths[0].name.endswith(".jsonl")
+    with paths[0].open("a", encoding="utf-8") as fh:
+        fh.write('{"conversation_id": "c2"}\nnot json\n')
+    problems: list[str] = []
+    labels = written_labels(tmp_path, problems)
+    assert labels == [Label("intent", "c1", None, "张伟", "退款")]
+    assert len(problems) == 2 and "line 2" in problems[0] and "line 3" in problems[1]
+    assert check_reviewer("José María") == "José María"

@@ -167,8 +167,11 @@ def test_day_one_intents_come_from_the_taxonomy_without_labels_or_knowledge_base
     assert accuracy >= 0.9, accuracy  # hand-written, unambiguous messages: a bar a keyword match would miss
     assert stored[0] == ("card_arrival", "cards", "P2", 12.0, ["Where is my new card?", "我的新卡还没有寄到"])
     store_taxonomy(connect, parse_taxonomy(""))  # the file removed: the table empties, no stale routing
+    assert score_intent_similarity(connect, embedder, parse_taxonomy(""))["scored"] == 0
     with connect() as conn:
         assert conn.execute("select count(*) from ml.intent_taxonomy").fetchone()[0] == 0
+        # nor stale zero-shot readings standing as the intent of record
+        assert conn.execute("select count(*) from ml.intent_similarity").fetchone()[0] == 0
 
 
 def test_without_any_taxonomy_contacts_fall_into_topics_named_by_their_words(warehouse):

@@ -20,6 +20,7 @@ The rules (double-blind review):
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from typing import Iterable, Sequence
 
 KINDS = ("intent", "emotion", "act")
 SOURCES = {"intent": "annotations", "emotion": "turn_labels", "act": "turn_labels"}
-_REVIEWER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+_REVIEWER = re.compile(r"[^\W_][\w.@' -]{0,63}", re.UNICODE)  # José, 张伟, a.li@x: any script, one line
 
 
 class ReviewRefused(ValueError):
@@ -54,30 +55,43 @@ class Label:
 def check_reviewer(name: str) -> str:
     name = (name or "").strip()
     if not _REVIEWER.fullmatch(name):
-        raise ReviewRefused("a reviewer name is 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter "
-                            "or digit")
+        raise ReviewRefused("a reviewer name is 1-64 letters or digits (any script), '_', '.', '@', \"'\", '-' or "
+                            "spaces, starting with a letter or digit")
     return name
 
 
 def review_file(landing_dir: Path, kind: str, reviewer: str, day: str) -> Path:
-    return Path(landing_dir) / SOURCES[kind] / f"{day}-review-{check_reviewer(reviewer)}.jsonl"
+    """The reviewer's file of the day; the name is kept whole inside, the file name uses a safe form of it
+    (ASCII letters, digits, '_.@-'; anything else becomes a short hash of the name)."""
+    name = check_reviewer(reviewer)
+    slug = re.sub(r"[^A-Za-z0-9_.@-]", "_", name)
+    if slug != name:
+        slug = f"{slug[:40]}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
+    return Path(landing_dir) / SOURCES[kind] / f"{day}-review-{slug}.jsonl"
 
 
-def written_labels(landing_dir: Path) -> list[Label]:
-    """Every label the Review page has written (built or not yet): what the queue must not offer again."""
+def written_labels(landing_dir: Path, problems: list[str] | None = None) -> list[Label]:
+    """Every label the Review page has written (built or not yet): what the queue must not offer again.
+
+    A line that is not one of ours (another tool's file with a similar name, a torn write) is skipped and
+    named in ``problems``; the build's loader quarantines it with its reason."""
     out = []
     for kind_source in ("annotations", "turn_labels"):
         for path in sorted((Path(landing_dir) / kind_source).glob("*-review-*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
+            for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
                 if not line.strip():
                     continue
-                row = json.loads(line)
-                if kind_source == "annotations":
-                    out.append(Label("intent", row["conversation_id"], None, row["annotator"], row["intent"],
-                                     bool(row.get("adjudicated"))))
-                else:
-                    out.append(Label(row["label_kind"], row["conversation_id"], int(row["turn_index"]),
-                                     row["annotator"], row["label"], bool(row.get("adjudicated"))))
+                try:
+                    row = json.loads(line)
+                    if kind_source == "annotations":
+                        out.append(Label("intent", row["conversation_id"], None, row["annotator"], row["intent"],
+                                         bool(row.get("adjudicated"))))
+                    else:
+                        out.append(Label(row["label_kind"], row["conversation_id"], int(row["turn_index"]),
+                                         row["annotator"], row["label"], bool(row.get("adjudicated"))))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    if problems is not None:
+                        problems.append(f"{path.name} line {number}: not a review label ({type(exc).__name__})")
     return out
 
 

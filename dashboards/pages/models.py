@@ -222,7 +222,7 @@ daily_quality = query(f"""
         count(i.reviewed_intent) as reviewed,
         avg(i.matches_review::int) as agreement_with_review
     {FROM_INTENTS}
-    where {where}
+    where {where} and i.predicted_intent is not null
     group by all order by day""", tuple(params))
 if daily_intents.empty:
     st.info("No predictions in this selection.")

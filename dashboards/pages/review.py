@@ -84,12 +84,20 @@ def choices(kind: str) -> list[str]:
     return sorted(str(v) for v in found if v is not None and str(v))
 
 
-labels = merge(built_labels(), written_labels(settings.landing_dir))
+problems: list[str] = []
+labels = merge(built_labels(), written_labels(settings.landing_dir, problems))
+if problems:
+    st.warning("Some lines of the review files are not review labels and were skipped: " + "; ".join(problems[:5]))
 label_tab, adjudicate_tab = st.tabs(["Label", "Adjudicate"])
 
 with label_tab:
+    # One scale at a time: the intent model's confidence once a model has scored contacts (a contact it has
+    # not scored yet waits), else the zero-shot margin; a probability and a cosine gap do not compare.
     candidates = query("""
-        select c.conversation_id, coalesce(i.confidence, i.zero_shot_margin) as uncertainty
+        select
+            c.conversation_id,
+            case when max(i.confidence) over () is not null then i.confidence else i.zero_shot_margin end
+                as uncertainty
         from marts.fct_conversations as c
         left join marts.fct_conversation_intents as i using (conversation_id)
         where exists (select 1 from marts.fct_turns as t
@@ -98,9 +106,10 @@ with label_tab:
         "select conversation_id, null as uncertainty from marts.fct_conversations")
     skipped = st.session_state.setdefault("review_skipped", [])
     waiting = queue([(r.conversation_id, None if pd.isna(r.uncertainty) else r.uncertainty)
-                     for r in candidates.itertuples() if r.conversation_id not in skipped], labels, reviewer, size=50)
+                     for r in candidates.itertuples() if r.conversation_id not in skipped], labels, reviewer,
+                    size=len(candidates))
     mine = sum(1 for label in labels if label.annotator == reviewer and label.kind == "intent" and not label.adjudicated)
-    st.caption(f"{len(waiting)} conversation(s) waiting for you · {mine} labelled by you so far · "
+    st.caption(f"{len(waiting):,} conversation(s) waiting for you · {mine:,} labelled by you so far · "
                "labels reach the models at the next build")
     if not waiting:
         st.success("Nothing left to label: every conversation has two reviewers or yours.")
@@ -110,7 +119,7 @@ with label_tab:
                       "order by turn_index", (conversation_id,))
         st.subheader(f"Conversation {esc(conversation_id)}")
         render_transcript(turns)
-        with st.form(f"label_{conversation_id}", clear_on_submit=True):
+        with st.form(f"label_{conversation_id}"):  # a refused save keeps what was chosen
             options = [*choices("intent"), NEW_INTENT]
             picked = st.selectbox("Intent", options, index=None, placeholder="Choose the customer's intent")
             new_name = st.text_input("New intent name (only with “+ a new intent…”)")

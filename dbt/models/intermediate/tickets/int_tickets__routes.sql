@@ -8,7 +8,8 @@
   (`intent_team`), the team a person chose at entry and the team that finally handled it, so
   the automatic and the manual routing can be compared.
 
-  Priority comes from the seed row of the intent (`ticket_default_priority` without one) and is
+  Priority comes from the taxonomy file's entry for the intent, else the seed row of the intent
+  (`ticket_default_priority` without either) and is
   raised one level by the escalation rule in the `ticket_raise_priority_*` vars; a raised
   contact takes the shorter of the seed's SLA and the SLA of its new priority.
 -#}
@@ -35,12 +36,18 @@ alerts as (
 
 routing as (
     -- The company's taxonomy file (team, priority, SLA per intent) wins over the routing seed.
+    -- A field the taxonomy sets replaces the seed's together with what depends on it: another team
+    -- drops the seed team's category (the routed team's is used), another priority drops the seed's
+    -- SLA (the priority's is used, `ticket_priority_sla_hours`); SLAs are whole hours, rounded up.
     select
         coalesce(taxonomy.intent, seed.intent) as intent,
-        seed.category,
+        case when taxonomy.team_id is null or taxonomy.team_id = seed.team_id then seed.category end as category,
         coalesce(taxonomy.team_id, seed.team_id) as team_id,
         coalesce(taxonomy.priority, seed.priority) as priority,
-        coalesce(taxonomy.sla_hours, seed.sla_hours) as sla_hours
+        coalesce(
+            ceil(taxonomy.sla_hours),
+            case when taxonomy.priority is null or taxonomy.priority = seed.priority then seed.sla_hours end
+        ) as sla_hours
     from {{ ref('ticket_routing') }} as seed
     full outer join {{ source('ml', 'intent_taxonomy') }} as taxonomy on seed.intent = taxonomy.intent
 ),

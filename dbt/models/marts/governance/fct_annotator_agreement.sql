@@ -57,9 +57,22 @@ chance as (
     group by label_kind
 ),
 
+pair_agreement as (
+    -- Fleiss' per-record agreement: the share of ordered pairs of the record's reviewers who chose
+    -- the same label, (sum over labels of n_j * (n_j - 1)) / (n * (n - 1)); 1 or 0 with two reviewers.
+    select label_kind, record_id, sum(votes * (votes - 1)) / (sum(votes) * (sum(votes) - 1)) as agreement
+    from (
+        select labelled.label_kind, labelled.record_id, labelled.label, count(distinct labelled.annotator) as votes
+        from labelled
+        inner join records using (label_kind, record_id)
+        group by labelled.label_kind, labelled.record_id, labelled.label
+    )
+    group by label_kind, record_id
+),
+
 observed as (
-    select label_kind, avg(agreed::int) as observed, count(*) as kind_double_reviewed
-    from records
+    select label_kind, avg(agreement) as observed
+    from pair_agreement
     group by label_kind
 ),
 

@@ -22,7 +22,16 @@ final as (
         translations.target_language,
         translations.translation,
         translations.passed_through,
-        coalesce(translations.passed_through or quality.usable, false) as is_readable,
+        -- Readable in the pivot language: translated by a usable model, or passed through; but with no
+        -- translation model at all (rows 'detect-only') only pivot-language and undetermined turns are.
+        coalesce(
+            case
+                when translations.model_version = 'detect-only'
+                    then translations.source_language in (translations.target_language, 'und')
+                else translations.passed_through or quality.usable
+            end,
+            false
+        ) as is_readable,
         translations.model_version
     from turns
     inner join translations using (conversation_id, turn_index)
