@@ -26,8 +26,14 @@ INTENT_SOURCES = {
     "discovered topic": "discovered topics (no taxonomy, no labels)",
 }
 
+EMOTION_SOURCES = {
+    "model": "emotion model trained on reviewed labels",
+    "zero-shot": "zero-shot from described examples (no labels used)",
+}
 
-def reading_lines(status: pd.DataFrame, intent_sources: pd.DataFrame) -> tuple[list[str], int]:
+
+def reading_lines(status: pd.DataFrame, intent_sources: pd.DataFrame,
+                  emotion_sources: pd.DataFrame | None = None) -> tuple[list[str], int]:
     """(markdown lines, number of models not trained yet) for the panel."""
     lines, untrained = [], 0
     by_task = {row.task: row for row in status.itertuples()} if not status.empty else {}
@@ -52,6 +58,11 @@ def reading_lines(status: pd.DataFrame, intent_sources: pd.DataFrame) -> tuple[l
             parts = [f"{int(n):,} {INTENT_SOURCES.get(src, src)}" for src, n in
                      zip(intent_sources["intent_source"], intent_sources["contacts"])]
             lines.append(f"&nbsp;&nbsp;{total:,} contacts with an intent: " + "; ".join(parts) + ".")
+        if task == "emotion" and emotion_sources is not None and not emotion_sources.empty:
+            total = int(emotion_sources["turns"].sum())
+            parts = [f"{int(n):,} {EMOTION_SOURCES.get(src, src)}" for src, n in
+                     zip(emotion_sources["source"], emotion_sources["turns"])]
+            lines.append(f"&nbsp;&nbsp;{total:,} customer turns with an emotion: " + "; ".join(parts) + ".")
     return lines, untrained
 
 
@@ -66,7 +77,11 @@ def render_reading_sources() -> None:
     status = query("select task, status, reason, labels, labels_needed, has_model from marts.dim_training_status")
     sources = query("select intent_source, count(*) as contacts from marts.fct_conversation_intents "
                     "group by 1 order by 2 desc") if has_table("fct_conversation_intents") else pd.DataFrame()
-    lines, untrained = reading_lines(status, sources)
+    emotions = query("""select case when emotion_model_version like 'zero-shot:%' then 'zero-shot' else 'model' end
+                               as source, count(*) as turns
+                        from marts.fct_turn_readings where speaker = 'customer' and emotion is not null
+                        group by 1 order by 2 desc""") if has_table("fct_turn_readings") else pd.DataFrame()
+    lines, untrained = reading_lines(status, sources, emotions)
     label = ("Readings: " + (f"{untrained} model(s) not trained yet" if untrained else "all models learnt from "
                                                                                          "your labels"))
     with st.sidebar.expander(label, icon=":material/model_training:"):

@@ -168,4 +168,11 @@ def score_new_customer_turns(conn_factory: Callable, model_root: Path, device: s
         return probs
 
     facts = score_new_turns(conn_factory, model_root, EMOTION, device, adjust=fuse_voice)
+    if "reason" in facts:  # no model trained on this company's labels yet: day-one readings, marked as such
+        from ml.embeddings import get_embedder
+        from ml.zero_shot_turns import score_zero_shot_emotions
+        from service_insight.settings import get_settings
+
+        settings = get_settings()
+        return {**facts, **score_zero_shot_emotions(conn_factory, get_embedder(settings.embedding_model, device))}
     return {**facts, **fused}

@@ -76,6 +76,16 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={raw!r} must be an integer") from exc
 
 
+def _env_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} must be a number") from exc
+
+
 def _env_flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -141,6 +151,9 @@ class Settings:
     translation_corpora: str = ""  # extra Tatoeba-format files (english<TAB>other), os.pathsep-separated
     translation_max_turns: int = 0  # turns translated per run, 0 = all
     translation_threads: int = 0  # 1 on a CPU shared with other jobs (2 threads measured 10-20x slower there)
+    # The live answer reuses an agent's reply to a past resolved question at least this similar (cosine of
+    # the default encoder's embeddings; bench/past_answers.py measures precision and coverage per bar).
+    answer_min_past_similarity: float = 0.94
     # Values the PII masking keeps verbatim (comma-separated): a brand's own handle or hotline number.
     pii_allow: str = ""
     # The company's intent taxonomy (ml.taxonomy): names, descriptions, examples, routing; day-one intents come from it.
@@ -326,6 +339,7 @@ def get_settings() -> Settings:
         translation_corpora=_env_get(env, "SI_TRANSLATION_CORPORA", ""),
         translation_max_turns=_env_int(env, "SI_TRANSLATION_MAX_TURNS", 0),
         translation_threads=_env_int(env, "SI_TRANSLATION_THREADS", 0),
+        answer_min_past_similarity=_env_float(env, "SI_ANSWER_MIN_PAST_SIMILARITY", 0.94),
         auth_file=_env_get(env, "SI_AUTH_FILE", ""),
         text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),
         result_cache=_env_flag(env, "SI_RESULT_CACHE", True),

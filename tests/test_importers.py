@@ -458,6 +458,22 @@ examples = ["my phone keeps crashing", "the battery dies quickly", "screen froze
 """
 
 
+def page_of(data_dir, page: str):
+    """A dashboard page rendered in AppTest over this data folder, checked for exceptions."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import point_settings_at
+
+    with mock.patch.dict(os.environ):  # later tests keep the settings they had
+        point_settings_at(data_dir)
+        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+        at.run()
+        at.switch_page(f"dashboards/pages/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @pytest.fixture(scope="module")
 def imported_build(tmp_path_factory):
     return build_imported(tmp_path_factory.mktemp("imported"))
@@ -521,24 +537,34 @@ def test_the_overview_of_imported_exports_says_why_a_figure_is_missing(imported_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page, reason", [
-    ("emotion", "No emotion readings yet: no emotion model has been trained on this warehouse"),
-    ("quality", "No conversation has been scored yet"),
-])
-def test_a_page_without_model_readings_says_no_model_was_trained_not_widen_the_filters(imported_build, page, reason):
-    from streamlit.testing.v1 import AppTest
+def test_a_build_without_labels_inspects_every_answered_contact_on_the_checks_that_need_no_model(imported_build):
+    """No quality-act model: every answered contact still gets the rule checks (first response time, the
+    forbidden-phrase list); the act checks are "not measured" (neither passed nor failed), and the page says so."""
+    from warehouse.snapshot import current
 
-    from tests.conftest import point_settings_at
-
-    with mock.patch.dict(os.environ):  # later tests keep the settings they had
-        point_settings_at(imported_build[0])
-        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
-        at.run()
-        at.switch_page(f"dashboards/pages/{page}.py")
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    shown = " ".join(i.value for i in at.info)
-    assert reason in shown and "Widen the filters" not in shown
+    data_dir = imported_build[0]
+    with duckdb.connect(str(current(data_dir / "snapshots").path), read_only=True) as c:
+        checks = c.execute("""select dimension, bool_and(measured), count(*) filter (where applicable),
+                                     count(*) filter (where failed), any_value(method)
+                              from marts.fct_qa_checks group by 1""").fetchall()
+        answered = c.execute("""select count(distinct t.conversation_id) from marts.fct_turns as t
+                                join marts.fct_conversations as c using (conversation_id)
+                                where t.speaker = 'agent' and not c.is_abandoned""").fetchone()[0]
+        cards = c.execute("select count(*), min(checks_unmeasured), max(checks_applicable) "
+                          "from marts.fct_qa_scorecards").fetchone()
+    by_dimension = {d: (m, a, f, method) for d, m, a, f, method in checks}
+    assert len(by_dimension) == 12
+    measured = {d for d, v in by_dimension.items() if v[0]}
+    assert measured == {"forbidden_language", "response_time"}, by_dimension
+    assert by_dimension["forbidden_language"][3] == "phrase list (seed qa_forbidden_phrases)"
+    assert by_dimension["forbidden_language"][1] == answered  # applies to every answered contact
+    assert all(v[1] == 0 and v[2] == 0 for d, v in by_dimension.items() if d not in measured)  # never a silent fail
+    assert cards[0] == answered > 0 and cards[1] == 10 and cards[2] <= 2
+    at = page_of(data_dir, "quality")
+    warning = " ".join(w.value for w in at.warning)
+    assert "10 of 12 dimensions are not measured on 100% of these conversations" in warning, warning
+    assert "no quality-act model has been trained on reviewed agent turns yet" in warning
+    assert 0 < int({m.label: m.value for m in at.metric}["Conversations scored"]) <= answered  # the default period
 
 
 @pytest.mark.slow
@@ -650,3 +676,62 @@ def test_two_blind_reviewers_and_an_adjudicator_label_through_the_review_page(im
     assert intents == {("ann", False): "billing_problem", ("bo", False): "device_problem",
                        ("cy", True): "billing_problem"}
     assert sum(1 for x in labels if x.kind == "emotion") == 1
+
+
+@pytest.mark.slow
+def test_the_live_answer_replies_on_day_one_with_an_answer_the_imported_threads_gave(imported_build):
+    """No knowledge base, no labels, no model: a question a resolved thread answered is answered with that thread's
+    reply (cited, not escalated); one nobody answered still goes to a person."""
+    from ml.answer import AnswerEngine
+    from warehouse.snapshot import current
+
+    data_dir = imported_build[0]
+    ref = current(data_dir / "snapshots")
+    with duckdb.connect(str(ref.path), read_only=True) as c:
+        past = c.execute("select conversation_id, question, answer, resolution_evidence "
+                         "from marts.dim_resolved_answers order by 1").fetchall()
+        passages = c.execute("select count(*) from marts.dim_kb_passages").fetchone()[0]
+    assert passages == 0  # nothing to retrieve but the company's own threads
+    by_question = {q: (cid, a, e) for cid, q, a, e in past}
+    iphone = next(q for q in by_question if "iPhone 7" in q)
+    assert by_question[iphone][1] == "Update to 11.1.1 - that fixes it."  # not addressed to that customer
+    assert by_question[iphone][2] == "no repeat contact within 7 days"
+    assert not any("happy new year" in q for q in by_question)  # nobody answered it
+    engine = AnswerEngine(ref.path, data_dir / "models")
+    try:
+        r = engine.answer("@AppleSupport 11.1 on an iPhone 7")
+        assert not r.escalate, r.escalate_reasons
+        assert r.suggested_reply == "Update to 11.1.1 - that fixes it."
+        assert r.reply_source.startswith(f"past answer: conversation {by_question[iphone][0]}")
+        lonely = engine.answer("Can you ship a piano to Antarctica by Friday?")
+        assert lonely.escalate and any("intent uncertain" in x for x in lonely.escalate_reasons)
+        assert lonely.past_answers and lonely.past_answers[0].score < engine.min_past_similarity
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_a_build_without_labels_reads_every_customer_turns_emotion_zero_shot_and_says_so(imported_build):
+    """No turn label, so no emotion model: every customer turn still gets an emotion, under the zero-shot version,
+    and the Emotion page and the sidebar say these readings were not learnt from the company's labels."""
+    from warehouse.snapshot import current
+
+    data_dir = imported_build[0]
+    with duckdb.connect(str(current(data_dir / "snapshots").path), read_only=True) as c:
+        readings = c.execute("""select t.text, r.emotion, r.emotion_model_version
+                                from marts.fct_turn_readings as r
+                                join marts.fct_turns as t using (conversation_id, turn_index)
+                                where r.speaker = 'customer' and coalesce(t.text, '') <> ''""").fetchall()
+        read = c.execute("select count(*) from marts.fct_turn_readings "
+                         "where speaker = 'customer' and emotion is not null").fetchone()[0]
+    assert readings and all(r[1] is not None for r in readings)
+    assert {r[2] for r in readings} == {"zero-shot:multilingual-e5-small-q4"}
+    by_text = {r[0]: r[1] for r in readings}
+    angry = [t for t in by_text if "nobody answers" in t]
+    assert angry and by_text[angry[0]] == "angry", by_text  # "my bill doubled & nobody answers"
+    at = page_of(data_dir, "emotion")
+    assert any("100% of these emotion readings are zero-shot, not learnt from your reviewed labels" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+    panel = [e for e in at.sidebar.expander if e.label.startswith("Readings")][0]
+    lines = " ".join(m.value for m in panel.markdown)
+    assert f"{read:,} customer turns with an emotion: {read:,} zero-shot from described examples" in lines, lines

@@ -85,8 +85,10 @@ else:
 st.subheader("Suggested reply" + (f" ({esc(result.reply_language)})" if result.reply_language else ""))
 if result.suggested_reply:
     st.text_area("Reply", result.suggested_reply, height=120, label_visibility="collapsed")
+    st.caption(f"From: {esc(result.reply_source or 'knowledge-base article')}")
 else:
-    st.caption("No article matches this message.")
+    st.caption("No article matches this message, and no past resolved question is close enough "
+               f"(at least {engine.min_past_similarity:.0%} similar) to reuse its answer.")
 
 st.subheader("Best answers from the knowledge base")
 if not result.answers:
@@ -95,6 +97,16 @@ for a in result.answers:
     with st.expander(f"{esc(a.title or a.article_id)} · {esc(a.intent)} · {esc(a.source)}", expanded=False):
         st.caption(f"Article {esc(a.article_id)} ({esc(a.language)})" + (f" · policy: {esc(a.policy)}" if a.policy else "")
                    + f" · score {a.score:g}")
+        st.text(a.text)
+
+st.subheader("Answers given before")
+if not result.past_answers:
+    st.caption("No resolved conversation in this snapshot has an agent reply to offer (a contact counts once "
+               "it is closed as resolved, or, without wrap-up codes, once the customer did not come back).")
+for a in result.past_answers:
+    close = "close enough to reuse" if a.score >= engine.min_past_similarity else "for reference only"
+    with st.expander(f"{esc(a.title)[:90]} · {a.score:.0%} similar ({close})", expanded=False):
+        st.caption(f"{esc(a.source)} · intent {esc(a.intent) or 'none'} · reply in {esc(a.language)}")
         st.text(a.text)
 
 if result.top_intents:

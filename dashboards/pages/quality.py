@@ -37,6 +37,7 @@ dimensions = query(f"""
         k.dimension,
         any_value(k.method) as method,
         count(*) as conversations,
+        count(*) filter (where not k.measured) as unmeasured,
         count(*) filter (where k.applicable) as applicable,
         count(*) filter (where k.failed) as failed,
         round(avg(k.passed::int) filter (where k.applicable), 3) as pass_rate
@@ -75,13 +76,24 @@ c4.metric("Every check passed", f"{cards['clean']:.1%}" if cards["clean"] == car
 c5.metric("Weakest dimension", worst.iloc[0]["dimension"] if not worst.empty else "–",
           f"{worst.iloc[0]['pass_rate']:.0%} pass" if not worst.empty else None, delta_color="off", delta_arrow="off")
 
+unmeasured = dimensions[dimensions["unmeasured"] > 0]
+if not unmeasured.empty:
+    share = float(unmeasured["unmeasured"].max()) / max(int(cards["conversations"]), 1)
+    st.warning(f"{len(unmeasured)} of {len(dimensions)} dimensions are not measured on {share:.0%} of these "
+               "conversations: they read what each agent turn does (greeting, empathy, solution, closing...) and no "
+               "quality-act model has been trained on reviewed agent turns yet, so they are neither passed nor "
+               "failed and the score covers the other dimensions only. Not measured: "
+               + ", ".join(unmeasured["dimension"]) + ". Label agent turns on the Review page to train it.",
+               icon=":material/rule:")
+
 st.subheader("Pass rate per dimension")
 fig = px.bar(dimensions.dropna(subset=["pass_rate"]), x="pass_rate", y="dimension", orientation="h",
              color="pass_rate", color_continuous_scale="RdYlGn", range_color=(0.5, 1.0),
              hover_data={"applicable": True, "failed": True, "method": True}, labels={"dimension": ""})
 fig.update_xaxes(tickformat=".0%", range=(0, 1))
 st.plotly_chart(fig, width="stretch")
-never = dimensions[dimensions["applicable"] == 0]["dimension"].tolist()
+never = dimensions[(dimensions["applicable"] == 0) & (dimensions["unmeasured"] < dimensions["conversations"])
+                   ]["dimension"].tolist()
 if never:
     st.caption("Never applicable in this selection (no evidence to judge): " + ", ".join(never))
 st.dataframe(dimensions, hide_index=True, width="stretch",

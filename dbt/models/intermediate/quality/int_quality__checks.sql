@@ -85,7 +85,8 @@ per_conversation as (
             where seconds_since_previous >= {{ var('qa_chat_hold_gap_seconds') }} and speaker = 'agent'
                 and turn_index > first_reply_turn
         ) as long_gap_turn,
-        count(act) as agent_turns_read
+        count(act) as agent_turns_read,
+        count(*) filter (where speaker = 'agent') as agent_turns
     from turns
     inner join first_reply using (conversation_id)
     group by conversation_id
@@ -124,7 +125,9 @@ facts as (
     left join solution_checks
         on solution_checks.conversation_id = c.conversation_id
         and solution_checks.turn_index = p.solution_turn
-    where not c.is_abandoned and p.agent_turns_read > 0
+    -- Every answered contact is inspected; without quality-act readings (no model trained on reviewed
+    -- turns yet) only the checks that need none are measured (see final).
+    where not c.is_abandoned and p.agent_turns > 0
 ),
 
 checks as (
@@ -149,7 +152,7 @@ checks as (
     -- an uncertain intent often is).
     select conversation_id, 'correct_information', solution_turn is not null and solution_intent is not null,
         solution_intent = intent_of_record or list_contains(coalesce(few_shot_top_intents, []), solution_intent),
-        solution_turn, 'embedding match of the answer to the knowledge base and the message'
+        solution_turn, 'quality-act model (the solution turn) + embedding match of the answer to the knowledge base'
     from facts
     union all
     select conversation_id, 'disclosure', channel = 'phone',
@@ -157,7 +160,9 @@ checks as (
     from facts
     union all
     select conversation_id, 'forbidden_language', true,
-        offending_turn is null, offending_turn, 'quality-act model + phrase list (seed qa_forbidden_phrases)'
+        offending_turn is null, offending_turn,
+        case when agent_turns_read > 0 then 'quality-act model + phrase list (seed qa_forbidden_phrases)'
+            else 'phrase list (seed qa_forbidden_phrases)' end
     from facts
     union all
     select conversation_id, 'hold_etiquette',
@@ -189,15 +194,26 @@ checks as (
     from facts
 ),
 
+-- A check that reads quality acts is not measured on a contact whose agent turns have no act
+-- reading: it is neither passed nor failed (not a silent fail for every contact before the model).
+measured as (
+    select
+        checks.*,
+        facts.agent_turns_read > 0 or checks.method not like '%quality-act%' as is_measured
+    from checks
+    inner join facts using (conversation_id)
+),
+
 final as (
     select
         conversation_id,
         dimension,
-        coalesce(applicable, false) as applicable,
-        case when coalesce(applicable, false) then coalesce(passed, false) end as passed,
-        case when coalesce(applicable, false) then evidence_turn end as evidence_turn_index,
+        is_measured as measured,
+        is_measured and coalesce(applicable, false) as applicable,
+        case when is_measured and coalesce(applicable, false) then coalesce(passed, false) end as passed,
+        case when is_measured and coalesce(applicable, false) then evidence_turn end as evidence_turn_index,
         method
-    from checks
+    from measured
 )
 
 select * from final

@@ -21,6 +21,7 @@ final as (
         conversations.agent_id,
         conversations.team_id,
         conversations.final_queue_id as queue_id,
+        checks.measured,
         checks.applicable,
         checks.passed,
         checks.applicable and not checks.passed as failed,

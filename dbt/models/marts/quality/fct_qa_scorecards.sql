@@ -12,6 +12,7 @@ final as (
         any_value(agent_id) as agent_id,
         any_value(team_id) as team_id,
         any_value(queue_id) as queue_id,
+        count(*) filter (where not measured) as checks_unmeasured,
         count(*) filter (where applicable) as checks_applicable,
         count(*) filter (where passed) as checks_passed,
         round(100.0 * count(*) filter (where passed) / nullif(count(*) filter (where applicable), 0), 1)
