@@ -89,6 +89,15 @@ def use_built(built) -> BuiltWarehouse:
     return built
 
 
+@pytest.fixture(scope="session")
+def imported_build(tmp_path_factory):
+    """Every importer's fixture built into one label-less data folder (test_importers.py, the Review page in
+    Chromium): (data_dir, import reports, exit code, output)."""
+    from tests.test_importers import build_imported
+
+    return build_imported(tmp_path_factory.mktemp("imported"))
+
+
 # The hostile, twice-killed build shared by test_faults.py and test_hostile_input.py (built on first use).
 from tests.fault_build import faulted_build  # noqa: E402,F401
 

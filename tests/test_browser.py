@@ -34,16 +34,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(built):
+def _start_streamlit(data_dir: Path, **env_extra: str):
+    """A real `streamlit run` of the app over data_dir: (process, base URL, chromium, chromedriver)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
         pytest.skip("Debian chromium + chromium-driver are not installed (make test installs them)")
     port = _free_port()
-    env = {**os.environ, "SI_DATA_DIR": str(built.data_dir)}
-    for name in ("SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_LANDING_DIR"):
+    env = {**os.environ, "SI_DATA_DIR": str(data_dir)}
+    for name in ("SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_LANDING_DIR", "SI_TAXONOMY"):
         env.pop(name, None)
+    env.update(env_extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
@@ -60,6 +61,12 @@ def server(built):
     else:
         proc.kill()
         pytest.fail("streamlit did not become healthy in 60 s")
+    return proc, base, chromium, driver
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    proc, base, chromium, driver = _start_streamlit(built.data_dir)
     yield base, chromium, driver
     proc.terminate()
     proc.wait(timeout=20)
@@ -67,19 +74,23 @@ def server(built):
 
 @pytest.fixture(scope="module")
 def browser(server):
+    drv = _chrome(*server[1:])
+    yield drv
+    drv.quit()
+
+
+def _chrome(chromium: str, driver_path: str):
+    """Headless Chromium driven by chromedriver, with nothing that would reach the network."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    _, chromium, driver_path = server
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--window-size=1400,1800"):
         options.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    yield drv
-    drv.quit()
+    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
 
 @pytest.mark.parametrize("slug", list(PAGES))
@@ -127,3 +138,84 @@ def test_live_answer_in_chromium_answers_a_typed_message(server, browser):
     assert "zh" in metrics and "Intent" in metrics
     assert "Suggested reply" in browser.find_element(By.TAG_NAME, "body").text
 
+
+
+# ---- the Review page: two blind reviewers and an adjudicator, each in their own browser session ----------
+
+def _selectbox(browser, label: str, value: str) -> None:
+    """Pick an option of the Streamlit selectbox with this label, as a person does: open it, click the option."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    box = next(b for b in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']")
+               if b.find_element(By.CSS_SELECTOR, "[data-testid='stWidgetLabel']").text.strip() == label)
+    box.find_element(By.CSS_SELECTOR, "[role='combobox']").click()
+    option = WebDriverWait(browser, 20).until(lambda d: next(
+        (o for o in d.find_elements(By.CSS_SELECTOR, "[role='option']") if o.text.strip() == value), None))
+    option.click()
+
+
+def _open_review_as(browser, base: str, name: str) -> str:
+    """A new session on the Review page signed in as `name`; the body text once the page has settled."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{base}/review")  # a page load is a new Streamlit session: nothing of the last reviewer stays
+    WebDriverWait(browser, 60).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"),
+                                                                      "Review"))
+    field = WebDriverWait(browser, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid='stTextInput'] input"))
+    field.send_keys(name + Keys.ENTER)
+    WebDriverWait(browser, 60).until(lambda d: "waiting for you" in d.find_element(By.TAG_NAME, "body").text)
+    time.sleep(1)
+    return browser.find_element(By.TAG_NAME, "body").text
+
+
+def _label_intent(browser, intent: str) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    conversation = next(h.text for h in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] h3")
+                        if h.text.startswith("Conversation ")).removeprefix("Conversation ").strip()
+    _selectbox(browser, "Intent", intent)
+    next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Save my labels").click()
+    WebDriverWait(browser, 60).until(
+        lambda d: f"Saved 1 label(s) for {conversation}." in d.find_element(By.TAG_NAME, "body").text)
+    return conversation
+
+
+def test_two_blind_reviewers_and_an_adjudicator_in_chromium(imported_build, tmp_path):
+    """On the label-less imported build: Anneliese labels the contact offered first, Bartholomew is offered the
+    same one without any trace of Anneliese, they disagree, and Cordelia finds the disagreement to settle; the
+    labels land as landing files under each reviewer's name."""
+    import json as _json
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    landing = tmp_path / "landing"  # this server's labels go here, not into the shared imported build
+    proc, base, chromium, driver = _start_streamlit(imported_build[0], SI_LANDING_DIR=str(landing))
+    browser = _chrome(chromium, driver)
+    try:
+        _open_review_as(browser, base, "Anneliese")
+        first = _label_intent(browser, "billing_problem")
+        page = _open_review_as(browser, base, "Bartholomew")
+        assert f"Conversation {first}" in page  # the pair to complete comes first
+        assert "Anneliese" not in page and "billing_problem vs" not in page  # blind: nothing of Anneliese's label
+        assert _label_intent(browser, "device_problem") == first
+        _open_review_as(browser, base, "Cordelia")
+        next(t for t in browser.find_elements(By.CSS_SELECTOR, "[role='tab']") if t.text.strip() == "Adjudicate").click()
+        WebDriverWait(browser, 60).until(lambda d: f"intent: {first} — billing_problem vs device_problem"
+                                         in d.find_element(By.TAG_NAME, "body").text)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOTS / "review_adjudicate.png"))
+        assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+    finally:
+        browser.quit()
+        proc.terminate()
+        proc.wait(timeout=20)
+    written = [_json.loads(line) for f in sorted((landing / "annotations").glob("*-review-*.jsonl"))
+               for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert sorted((r["annotator"], r["conversation_id"]) for r in written) == [("Anneliese", first),
+                                                                              ("Bartholomew", first)]

@@ -474,11 +474,6 @@ def page_of(data_dir, page: str):
     return at
 
 
-@pytest.fixture(scope="module")
-def imported_build(tmp_path_factory):
-    return build_imported(tmp_path_factory.mktemp("imported"))
-
-
 @pytest.mark.slow
 def test_a_build_over_imported_exports_publishes_every_contact_with_no_handle_and_no_assumed_locale(imported_build):
     from service_insight.settings import get_settings
