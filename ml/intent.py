@@ -23,7 +23,6 @@ from ml.tasks import INTENT, relation
 from ml.text_models import SelectionConfig
 
 TASK = INTENT.name
-MIN_EXAMPLES = 40
 ESCALATION_TARGET_ACCURACY = 0.9
 
 # The SQL lives in dbt (dbt/models/intermediate/ml/): the texts scored and the agreed labels.
@@ -109,9 +108,9 @@ def train_if_labels_changed(conn_factory, model_root: Path, cfg: SelectionConfig
     if last and last[2] == "user" and (model_root / TASK / last[0]).exists():
         # A model a user trained on their own labels (service-insight train) stays in use.
         return "user model in use", {"model_version": last[0]}
-    if n < MIN_EXAMPLES or len(set(split.train_labels)) < 2:
-        return "skipped", {"reason": f"only {n} agreed training labels (need {MIN_EXAMPLES} over 2+ intents)",
-                           "labels": n, "labels_needed": MIN_EXAMPLES}
+    if n < cfg.min_examples or len(set(split.train_labels)) < 2:
+        return "skipped", {"reason": f"only {n} agreed training labels (need {cfg.min_examples} over 2+ intents)",
+                           "labels": n, "labels_needed": cfg.min_examples}
     reason = "no model yet"
     if last and (model_root / TASK / last[0]).exists():
         with conn_factory() as conn:

@@ -78,6 +78,9 @@ class SelectionConfig:
     decision_offsets: bool = True
     seed: int = 13
     device: str = "auto"
+    # Agreed labels a task needs before a model is trained on them (SI_MIN_TRAINING_LABELS); below it the
+    # readings stay zero-shot. Fewer than about 40 over a handful of classes gives models that flatter themselves.
+    min_examples: int = 40
 
 
 @dataclass

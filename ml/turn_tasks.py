@@ -27,7 +27,6 @@ from ml.text_models import SelectionConfig, train_for_task
 
 __all__ = ["EMOTION", "QUALITY_ACT", "TurnTask"]
 
-MIN_EXAMPLES = 40
 
 
 TurnTask = TextTask  # a row of ml.tasks with unit "turn"
@@ -99,9 +98,9 @@ def train_if_labels_changed(conn_factory: Callable, model_root: Path, task: Turn
     n = len(split.train_texts)
     if last and last[1].get("trained_by") == "user" and (model_root / task.name / last[0]).exists():
         return "user model in use", {"model_version": last[0]}
-    if n < MIN_EXAMPLES or len(set(split.train_labels)) < 2:
-        return "skipped", {"reason": f"only {n} agreed {task.label_kind} labels (need {MIN_EXAMPLES} over 2+ labels)",
-                           "labels": n, "labels_needed": MIN_EXAMPLES}
+    if n < cfg.min_examples or len(set(split.train_labels)) < 2:
+        return "skipped", {"reason": f"only {n} agreed {task.label_kind} labels (need {cfg.min_examples} over 2+ labels)",
+                           "labels": n, "labels_needed": cfg.min_examples}
     reason = "no model yet"
     if last and (model_root / task.name / last[0]).exists():
         with conn_factory() as conn:

@@ -86,6 +86,13 @@ def _env_float(env: dict[str, str], name: str, default: float) -> float:
         raise ValueError(f"environment variable {name}={raw!r} must be a number") from exc
 
 
+def _min_training_labels(env: dict[str, str]) -> int:
+    value = _env_int(env, "SI_MIN_TRAINING_LABELS", 40)
+    if value < 4:  # the cross-validation needs two examples of each of two classes
+        raise ValueError(f"environment variable SI_MIN_TRAINING_LABELS={value} must be at least 4")
+    return value
+
+
 def _env_flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -154,6 +161,8 @@ class Settings:
     # The live answer reuses an agent's reply to a past resolved question at least this similar (cosine of
     # the default encoder's embeddings; bench/past_answers.py measures precision and coverage per bar).
     answer_min_past_similarity: float = 0.94
+    # Agreed labels a text task (intent, emotion, quality acts) needs before its model is trained.
+    min_training_labels: int = 40
     # Values the PII masking keeps verbatim (comma-separated): a brand's own handle or hotline number.
     pii_allow: str = ""
     # The company's intent taxonomy (ml.taxonomy): names, descriptions, examples, routing; day-one intents come from it.
@@ -340,6 +349,7 @@ def get_settings() -> Settings:
         translation_max_turns=_env_int(env, "SI_TRANSLATION_MAX_TURNS", 0),
         translation_threads=_env_int(env, "SI_TRANSLATION_THREADS", 0),
         answer_min_past_similarity=_env_float(env, "SI_ANSWER_MIN_PAST_SIMILARITY", 0.94),
+        min_training_labels=_min_training_labels(env),
         auth_file=_env_get(env, "SI_AUTH_FILE", ""),
         text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),
         result_cache=_env_flag(env, "SI_RESULT_CACHE", True),

@@ -31,8 +31,8 @@ SCALE, DAYS = 300, 14
 KILL_POINTS = ('Started execution of step "ml__emotion_model"', 'Started execution of step "dbt_model_readers"')
 
 
-def materialize_env(data_dir: Path) -> dict:
-    env = {**os.environ, "SI_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
+def materialize_env(data_dir: Path, **extra: str) -> dict:
+    env = {**os.environ, **extra, "SI_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
            "HF_HUB_OFFLINE": "1", "SI_TRANSLATION_MAX_SECONDS": "5",
            # These builds test kills and hostile files, not model quality (the session build trains every
            # candidate): the text models compare only the TF-IDF candidate, which loads no encoder.
@@ -55,13 +55,13 @@ def write_sample(data_dir: Path, scale: int, days: int, seed: int) -> dict:
                     data_dir / "ground_truth", progress=False)
 
 
-def run_materialize(data_dir: Path, kill_after: str | None, timeout: float = 1500, args: tuple[str, ...] = ()
-                    ) -> tuple[int, bool, str]:
+def run_materialize(data_dir: Path, kill_after: str | None, timeout: float = 1500, args: tuple[str, ...] = (),
+                    env: dict[str, str] | None = None) -> tuple[int, bool, str]:
     """Run ``service-insight materialize``; with ``kill_after``, SIGKILL it one second after that log line.
 
     Returns (exit code, whether it was killed, the run's output)."""
     proc = subprocess.Popen([sys.executable, "-m", "service_insight.cli", "materialize", "--no-docs", "--verbose", *args],
-                            cwd=PROJECT_ROOT, env=materialize_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=PROJECT_ROOT, env=materialize_env(data_dir, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     killed = threading.Event()
     output: list[str] = []

@@ -730,3 +730,45 @@ def test_a_build_without_labels_reads_every_customer_turns_emotion_zero_shot_and
     panel = [e for e in at.sidebar.expander if e.label.startswith("Readings")][0]
     lines = " ".join(m.value for m in panel.markdown)
     assert f"{read:,} customer turns with an emotion: {read:,} zero-shot from described examples" in lines, lines
+
+
+@pytest.mark.slow
+def test_labels_from_the_review_queue_train_the_intent_model_at_the_next_build(imported_build, tmp_path):
+    """The loop the Review page starts: two reviewers label every contact (one disagreement, settled by a third),
+    the labels land as files, and the next build trains the intent model on them: reviewed contacts take the
+    agreed intent, the model's status says trained, and no "no intent model" warning is left."""
+    import shutil
+
+    from tests.fault_build import run_materialize
+    from warehouse.review import Label, record_labels, written_labels
+    from warehouse.snapshot import current
+
+    data_dir = tmp_path / "imported"
+    shutil.copytree(imported_build[0], data_dir)  # the shared build stays label-less for the other tests
+    with duckdb.connect(str(current(data_dir / "snapshots").path), read_only=True) as c:
+        firsts = c.execute("""select conversation_id, text from marts.fct_turns where speaker = 'customer'
+                              and coalesce(text, '') <> ''
+                              qualify row_number() over (partition by conversation_id order by turn_index) = 1
+                              order by 1""").fetchall()
+    truth = {cid: "billing_problem" if any(w in text.lower() for w in ("bill", "invoice", "charge")) else "device_problem"
+             for cid, text in firsts}
+    assert len(truth) >= 6 and len(set(truth.values())) == 2, truth
+    landing, disputed = data_dir / "landing", firsts[0][0]
+    record_labels(landing, "reviewer-a", [Label("intent", cid, None, "reviewer-a", v) for cid, v in truth.items()], [])
+    other = {cid: ("device_problem" if v == "billing_problem" else "billing_problem") if cid == disputed else v
+             for cid, v in truth.items()}
+    record_labels(landing, "reviewer-b", [Label("intent", cid, None, "reviewer-b", v) for cid, v in other.items()],
+                  written_labels(landing))
+    record_labels(landing, "reviewer-c", [Label("intent", disputed, None, "reviewer-c", truth[disputed],
+                                                adjudicated=True)], written_labels(landing))
+    code, _, output = run_materialize(data_dir, None, env={"SI_MIN_TRAINING_LABELS": "4"})
+    assert code == 0, output[-4000:]
+    assert "warning: no intent model trained" not in output
+    with duckdb.connect(str(data_dir / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
+        status = c.execute("select status, labels from ml.training_status where task = 'intent'").fetchone()
+        models = c.execute("select count(*) from ml.ml_model_runs where task = 'intent' and is_current").fetchone()[0]
+    with duckdb.connect(str(current(data_dir / "snapshots").path), read_only=True) as c:
+        intents = dict(c.execute("select conversation_id, intent_of_record from marts.fct_conversation_intents "
+                                 "where intent_source = 'review'").fetchall())
+    assert status[0] == "trained" and status[1] >= 4 and models == 1, status
+    assert intents == truth  # every reviewed contact, the disputed one as the adjudicator decided

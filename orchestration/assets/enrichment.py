@@ -58,6 +58,7 @@ def model_asset(task: TextTask):
         base = warehouse.base_for(task.name) or None
         candidates = warehouse.settings.candidates()
         cfg = SelectionConfig(device=warehouse.settings.device, base=base,
+                              min_examples=warehouse.settings.min_training_labels,
                               **({"candidates": candidates} if candidates else {}))
         status, facts = train_task(task, warehouse.connect, warehouse.settings.model_dir, cfg)
         (context.log.warning if status == "skipped" else context.log.info)(f"{task.name} model {status}: {facts}")
