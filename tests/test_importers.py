@@ -772,3 +772,19 @@ def test_labels_from_the_review_queue_train_the_intent_model_at_the_next_build(i
                                  "where intent_source = 'review'").fetchall())
     assert status[0] == "trained" and status[1] >= 4 and models == 1, status
     assert intents == truth  # every reviewed contact, the disputed one as the adjudicator decided
+
+
+PAGES = sorted(p.stem for p in (PROJECT_ROOT / "dashboards" / "pages").glob("*.py"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_of_a_label_less_warehouse_renders_and_says_something(imported_build, page):
+    """No page errors on a warehouse with no labels and no models, and none is left blank."""
+    at = page_of(imported_build[0], page)
+    shown = [*at.metric, *at.info, *at.warning, *at.dataframe, *at.text_input, *at.text_area]
+    assert shown, f"{page} shows nothing"
+    if page == "models":
+        infos = " ".join(i.value for i in at.info)
+        assert "No conversation has a reviewed intent yet" in infos and "No intent model has scored any contact" in infos
+        assert "widen the period" not in infos

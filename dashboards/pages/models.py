@@ -27,6 +27,7 @@ import streamlit as st
 
 from dashboards.data import current_filters, has_table, query
 from dashboards.widgets import download_button, empty_state, escape_markdown, plain
+from service_insight.settings import get_settings
 
 # Reader label -> column of marts.fct_conversation_intents (fixed names, never user text).
 EMBEDDING_READERS = {"few-shot embeddings": "few_shot_intent", "zero-shot embeddings": "zero_shot_intent"}
@@ -143,7 +144,8 @@ else:
                           from marts.dim_model_candidates where is_current order by task, candidate""")
     if candidates.empty:
         st.info("No current model was trained with candidate selection yet: the intent, emotion and quality-act "
-                "models are trained once reviewers have agreed on at least 40 labels of a task.",
+                f"models are trained once reviewers have agreed on at least {get_settings().min_training_labels} "
+                "labels of a task (SI_MIN_TRAINING_LABELS).",
                 icon=":material/hourglass_empty:")
     for task, group in candidates.groupby("task", sort=True):
         first = group.iloc[0]
@@ -175,7 +177,12 @@ pairs = query(f"""
     {FROM_INTENTS}
     where {where} and i.reviewed_intent is not null and i.{column} is not null
     group by all""", tuple(params))
-if pairs.empty:
+if pairs.empty and int(query("select count(*) as n from marts.fct_conversation_intents "
+                              "where reviewed_intent is not null").iloc[0]["n"]) == 0:
+    st.info("No conversation has a reviewed intent yet, so no reading can be compared with one: label contacts "
+            "on the Review page (two reviewers each) and the next build fills this matrix.",
+            icon=":material/hourglass_empty:")
+elif pairs.empty:
     st.info("No reviewed conversation in this selection: widen the period to see the confusion matrix.")
 else:
     labels = sorted(set(pairs["reviewed"]) | set(pairs["predicted"]))
@@ -224,7 +231,11 @@ daily_quality = query(f"""
     {FROM_INTENTS}
     where {where} and i.predicted_intent is not null
     group by all order by day""", tuple(params))
-if daily_intents.empty:
+if daily_intents.empty and not model_versions:
+    st.info("No intent model has scored any contact yet, so there is no prediction to follow over time: the intents "
+            "of record come from the taxonomy or discovered topics until one is trained on reviewed labels.",
+            icon=":material/hourglass_empty:")
+elif daily_intents.empty:
     st.info("No predictions in this selection.")
 else:
     totals = daily_intents.groupby("intent")["records"].sum().sort_values(ascending=False)

@@ -31,7 +31,12 @@ if snapshot() is None or filters is None or not has_table("fct_tickets"):
 where, params = filters.where("started_date", "channel", "queue_id")
 tickets = query(f"select * from marts.fct_tickets where {where} order by created_at", tuple(params))
 if tickets.empty:
-    st.info("No tickets in this period for the chosen channels and queues. Widen the filters in the sidebar.")
+    if int(query("select count(*) as n from marts.fct_tickets").iloc[0]["n"]) == 0:
+        st.info("No ticket has been raised in this warehouse: a ticket opens when an agent opens one, a wrap-up "
+                "code says so (ticket_created, escalated), the customer's last message reads upset, or the closing "
+                "says the matter is unresolved, and none of its contacts did.", icon=":material/task_alt:")
+    else:
+        st.info("No tickets in this period for the chosen channels and queues. Widen the filters in the sidebar.")
     st.stop()
 
 as_of = pd.Timestamp(tickets["data_as_of"].max())
