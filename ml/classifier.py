@@ -437,6 +437,13 @@ def predict(model_dir: str | Path, texts: Sequence[str], batch_size: int = 64, m
     A folder written by ``ml.text_models`` (any candidate) is read through it, with its calibration;
     any other folder is a transformers checkpoint.
     """
+    from ml.embeddings import unique_texts
+
+    texts = [t if isinstance(t, str) else "" for t in texts]
+    distinct, inverse = unique_texts(texts)
+    if len(distinct) < len(texts):  # each distinct text is read once (see unique_texts), rows scattered back
+        labels, confidence, probs = predict(model_dir, distinct, batch_size, max_length, device, _loaded)
+        return [labels[i] for i in inverse], confidence[inverse], probs[inverse]
     if _loaded is None:
         from ml.text_models import is_text_model, predict_text_model
 

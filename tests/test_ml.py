@@ -71,6 +71,11 @@ def test_predictions_keep_input_order_despite_length_batching(intent_model, inte
     together, _, _ = predict(intent_model.path, texts, batch_size=8)
     alone = [predict(intent_model.path, [t])[0][0] for t in texts]
     assert together == alone
+    # Repeated texts are read once and every row gets its own text's reading back, in place.
+    repeated = texts[:10] + texts[::-1] + [None, ""]
+    labels, confidence, probs = predict(intent_model.path, repeated, batch_size=8)
+    assert labels[:len(texts) + 10] == alone[:10] + alone[::-1] and probs.shape[0] == len(repeated)
+    assert confidence[0] == confidence[len(repeated) - 3] and labels[-2] == labels[-1]  # None reads as ""
 
 
 def _two_class_data():
