@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch==2.13.0 is pinned in pyproject.toml; pip takes the CPU build from the local wheel cache.
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,voice]'
 	$(BIN)/python -c "from orchestration.dbt_project import parse_dbt_project; parse_dbt_project()"
 	@touch $(STAMP)
 

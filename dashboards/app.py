@@ -47,6 +47,7 @@ SECTIONS = {
         st.Page(_home, title="Overview", url_path="home", default=True, visibility="hidden"),
         OVERVIEW,
         _page("answer", "Live answer", "bolt"),
+        _page("virtual_agent", "Virtual agent", "support_agent"),
         _page("tickets", "Tickets", "confirmation_number"),
         _page("forecast", "Forecast & staffing", "query_stats"),
     ],

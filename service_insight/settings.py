@@ -163,6 +163,13 @@ class Settings:
     answer_min_past_similarity: float = 0.94
     # Agreed labels a text task (intent, emotion, quality acts) needs before its model is trained.
     min_training_labels: int = 40
+    # The virtual agent (ml/speech.py): a CTranslate2 Whisper folder (empty: the packaged Whisper base), extra
+    # Piper voices per language ("zh=/voices/zh.onnx,fr=/voices/fr.onnx"; English ships packaged), the
+    # agent's name and brand colour on the avatar.
+    speech_model: str = ""
+    voices: str = ""
+    agent_name: str = "Service assistant"
+    brand_colour: str = "#1f6feb"
     # Values the PII masking keeps verbatim (comma-separated): a brand's own handle or hotline number.
     pii_allow: str = ""
     # The company's intent taxonomy (ml.taxonomy): names, descriptions, examples, routing; day-one intents come from it.
@@ -350,6 +357,10 @@ def get_settings() -> Settings:
         translation_threads=_env_int(env, "SI_TRANSLATION_THREADS", 0),
         answer_min_past_similarity=_env_float(env, "SI_ANSWER_MIN_PAST_SIMILARITY", 0.94),
         min_training_labels=_min_training_labels(env),
+        speech_model=_env_get(env, "SI_SPEECH_MODEL", ""),
+        voices=_env_get(env, "SI_VOICES", ""),
+        agent_name=_env_get(env, "SI_AGENT_NAME", "Service assistant"),
+        brand_colour=_env_get(env, "SI_BRAND_COLOUR", "#1f6feb"),
         auth_file=_env_get(env, "SI_AUTH_FILE", ""),
         text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),
         result_cache=_env_flag(env, "SI_RESULT_CACHE", True),
