@@ -219,3 +219,41 @@ def test_two_blind_reviewers_and_an_adjudicator_in_chromium(imported_build, tmp_
                for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert sorted((r["annotator"], r["conversation_id"]) for r in written) == [("Anneliese", first),
                                                                               ("Bartholomew", first)]
+
+
+def test_the_virtual_agent_hears_an_uploaded_recording_and_answers_aloud_in_chromium(imported_build, tmp_path):
+    """A recorded question (spoken by the packaged voice) uploaded in a real browser: the page shows what it heard,
+    the answer, and the talking face with its audio."""
+    speech = pytest.importorskip("ml.speech")
+    pytest.importorskip("faster_whisper", reason="the voice extra is not installed (make install adds it)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    recording = tmp_path / "question.wav"
+    recording.write_bytes(speech.Voice(*speech.packaged_voices()["en"]).speak("11.1 on an iPhone 7").wav)
+    proc, base, chromium, driver = _start_streamlit(imported_build[0], SI_LANDING_DIR=str(tmp_path / "landing"))
+    browser = _chrome(chromium, driver)
+    try:
+        browser.get(f"{base}/virtual_agent")
+        WebDriverWait(browser, 60).until(
+            EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), "Virtual agent"))
+        upload = WebDriverWait(browser, 120).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] input[type='file']"))
+        upload.send_keys(str(recording))
+        WebDriverWait(browser, 180).until(lambda d: "Heard (en" in d.find_element(By.TAG_NAME, "body").text)
+        WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "iframe"))
+        time.sleep(1)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOTS / "virtual_agent.png"))
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "iPhone 7" in body and "Service assistant:" in body, body[-1500:]
+        assert "Spoken by the en_US-joe-medium voice" in body
+        assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+        browser.switch_to.frame(browser.find_elements(By.CSS_SELECTOR, "iframe")[0])
+        assert browser.find_elements(By.CSS_SELECTOR, "svg#face path#mouth") and \
+            browser.find_element(By.ID, "voice").get_attribute("src").startswith("data:audio/wav;base64,")
+    finally:
+        browser.quit()
+        proc.terminate()
+        proc.wait(timeout=20)
