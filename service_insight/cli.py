@@ -621,6 +621,8 @@ def main(argv: list[str] | None = None) -> int:
     add_forecast_parser(sub)
     from ml.taxonomy_cli import add_taxonomy_parser
     add_taxonomy_parser(sub)
+    from ml.speech_cli import add_speech_parsers
+    add_speech_parsers(sub)
     b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")
     b.add_argument("names", nargs="*")
     b.set_defaults(func=cmd_bench)

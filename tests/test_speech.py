@@ -100,3 +100,28 @@ def test_the_virtual_agent_answers_a_typed_question_aloud_from_the_imported_thre
         last = at.session_state["virtual_agent_last"]
         assert last["escalate"] and last["reply"].startswith("Thank you, I'm connecting you") and last["voice"]
         assert any("Handing over to a person" in w.value for w in at.warning)
+
+
+def test_speak_and_transcribe_from_the_command_line(tmp_path, capsys):
+    """The CLI pair: a WAV written by `speak` is read back by `transcribe`; a language without a voice and a file
+    that is not audio are refused with a reason, not a traceback."""
+    import json
+
+    from service_insight.cli import main
+    from tests.conftest import point_settings_at
+
+    with mock.patch.dict(os.environ):
+        point_settings_at(tmp_path)
+        out = tmp_path / "reply.wav"
+        assert main(["speak", "Your refund is on its way.", "--lang", "en", "-o", str(out), "--json"]) == 0
+        spoken = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert spoken["voice"] == "en_US-joe-medium" and spoken["seconds"] > 0.5 and out.stat().st_size > 10_000
+        assert main(["transcribe", str(out), "--json"]) == 0
+        heard = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert heard["language"] == "en" and speech.word_error_rate("Your refund is on its way.", heard["text"]) <= 0.2
+        assert main(["speak", "你好", "--lang", "xx", "-o", str(tmp_path / "x.wav")]) == 2
+        assert "no voice for 'xx': installed en" in capsys.readouterr().err
+        junk = tmp_path / "junk.wav"
+        junk.write_bytes(b"this is not audio at all")
+        assert main(["transcribe", str(junk)]) == 1
+        assert "could not be read as audio" in capsys.readouterr().err
