@@ -100,6 +100,8 @@ def test_the_virtual_agent_answers_a_typed_question_aloud_from_the_imported_thre
         last = at.session_state["virtual_agent_last"]
         assert last["escalate"] and last["reply"].startswith("Thank you, I'm connecting you") and last["voice"]
         assert any("Handing over to a person" in w.value for w in at.warning)
+        note = next(t.value for t in at.text_area if t.label == "Hand-over note")
+        assert note.startswith("Customer (en) said: Can you ship a piano to Antarctica by Friday?") and "intent" in note
 
 
 def test_speak_and_transcribe_from_the_command_line(tmp_path, capsys):

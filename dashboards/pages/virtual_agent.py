@@ -14,6 +14,7 @@ import streamlit.components.v1 as components
 from dashboards.avatar import avatar_html
 from dashboards.data import snapshot
 from dashboards.widgets import empty_state, escape_markdown as esc
+from ml.answer import NEGATIVE_EMOTIONS
 from service_insight.settings import get_settings
 
 # What the agent says when a person must take over, in the languages it has words for (else English).
@@ -100,6 +101,10 @@ language = result.language if result.language != "und" else (heard.language if h
 if result.escalate:
     reply, reply_language = HANDOVER.get(language, HANDOVER["en"]), language if language in HANDOVER else "en"
     st.warning("Handing over to a person: " + esc("; ".join(result.escalate_reasons)), icon=":material/support_agent:")
+    # What the colleague taking over reads first: the customer's words (as the models saw them, masked) and why.
+    st.text_area("Hand-over note", height=110, value=(
+        f"Customer ({language}) said: {result.text}\nWhy a person: {'; '.join(result.escalate_reasons)}\n"
+        f"Intent: {result.intent or 'unknown'} ({result.intent_confidence:.0%}); emotion: {result.emotion or 'not read'}"))
 else:
     reply, reply_language = result.suggested_reply or "", result.reply_language or language
 st.markdown(f"**{esc(settings.agent_name)}**: {esc(reply)}")
@@ -113,7 +118,8 @@ if voice_files and reply:
     speech = _voice(str(voice_files[0]), str(voice_files[1]), device).speak(reply)
     last.update(voice=speech.voice, seconds=round(speech.seconds, 2), mouth_cues=len(speech.mouth))
     components.html(avatar_html(speech.wav, speech.mouth, settings.agent_name, settings.brand_colour,
-                                mood="concerned" if result.escalate else "calm"), height=190)
+                                mood="concerned" if result.escalate or result.emotion in NEGATIVE_EMOTIONS
+                                else "calm"), height=190)
     st.caption(f"Spoken by the {esc(speech.voice)} voice: {speech.seconds:.1f} s, {len(speech.mouth)} mouth cues.")
 elif reply:
     st.info(f"No voice for “{esc(reply_language)}” is installed, so the answer is shown as text only. Add a Piper "
