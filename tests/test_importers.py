@@ -503,6 +503,10 @@ def test_a_build_over_imported_exports_publishes_every_contact_with_no_handle_an
         point_settings_at(data_dir)
         settings = get_settings()
     assert settings.timezone == "UTC" and settings.holiday_country == ""  # nothing assumed
+    with duckdb.connect(str(data_dir / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
+        eligible = c.execute("""select count(*) filter (where is_fcr_eligible), count(*) filter (where is_fcr_eligible
+                                and disposition = 'unknown') from intermediate.int_conversations__enriched""").fetchone()
+    assert eligible[1] == 0  # no wrap-up code (twcs, Connect): first-contact resolution cannot be judged, not 0%
 
 
 @pytest.mark.slow

@@ -98,7 +98,7 @@ flagged as (
         -- with a wrap-up code can be called resolved: an export without dispositions measures no FCR
         -- (rather than 0%).
         not is_abandoned
-            and disposition is not null
+            and coalesce(disposition, 'unknown') <> 'unknown'  -- staging writes 'unknown' where the export had none
             and started_at + to_days({{ var('fcr_window_days') }}) <= data_end.last_contact_at
             as is_fcr_eligible
     from joined
