@@ -788,7 +788,7 @@ PAGES = sorted(p.stem for p in (PROJECT_ROOT / "dashboards" / "pages").glob("*.p
 def test_every_page_of_a_label_less_warehouse_renders_and_says_something(imported_build, page):
     """No page errors on a warehouse with no labels and no models, and none is left blank."""
     at = page_of(imported_build[0], page)
-    shown = [*at.metric, *at.info, *at.warning, *at.dataframe, *at.text_input, *at.text_area]
+    shown = [*at.metric, *at.info, *at.warning, *at.dataframe, *at.text_input, *at.text_area, *at.chat_input]
     assert shown, f"{page} shows nothing"
     if page == "models":
         infos = " ".join(i.value for i in at.info)
