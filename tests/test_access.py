@@ -7,6 +7,7 @@ the emotion page's aggregates but no turn text; a supervisor reads the transcrip
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -387,3 +388,24 @@ def test_only_the_dashboards_follow_si_host(capsys):
 
     assert serve_hosts("0.0.0.0") == ("0.0.0.0", "127.0.0.1")
     assert serve_hosts("127.0.0.1") == ("127.0.0.1", "127.0.0.1")
+
+
+@pytest.mark.slow
+def test_an_analyst_gets_past_answers_without_the_customers_question(imported_build, access_file):
+    """The live answer offers agents' past replies to every role, but the past customer question is conversation
+    text: a supervisor reads it, an analyst sees that it is hidden."""
+    from unittest import mock
+
+    from tests.conftest import point_settings_at
+
+    with mock.patch.dict(os.environ):
+        point_settings_at(imported_build[0])
+        os.environ["SI_AUTH_FILE"] = str(access_file)
+        for user, sees in (("ana", False), ("sue", True)):
+            at = login_and_open("answer", user)
+            at.text_area[0].input("@AppleSupport 11.1 on an iPhone 7")
+            next(b for b in at.button if b.label == "Answer").click().run()
+            assert not at.exception, [e.value for e in at.exception]
+            labels = " ".join(e.label for e in at.expander)
+            assert ("iPhone 7" in labels) is sees and ("text hidden for your role" in labels) is not sees, labels
+            assert any(t.value == "Update to 11.1.1 - that fixes it." for t in at.text_area)  # the reply, for both

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboards.access import can_see_text
 from dashboards.data import query, snapshot
 from dashboards.widgets import empty_state, escape_markdown as esc
 
@@ -103,9 +104,11 @@ st.subheader("Answers given before")
 if not result.past_answers:
     st.caption("No resolved conversation in this snapshot has an agent reply to offer (a contact counts once "
                "it is closed as resolved, or, without wrap-up codes, once the customer did not come back).")
+text_allowed = can_see_text()  # a past question is a customer's words: only roles that read conversation text
 for a in result.past_answers:
     close = "close enough to reuse" if a.score >= engine.min_past_similarity else "for reference only"
-    with st.expander(f"{esc(a.title)[:90]} · {a.score:.0%} similar ({close})", expanded=False):
+    question = esc(a.title)[:90] if text_allowed else "a past customer question (text hidden for your role)"
+    with st.expander(f"{question} · {a.score:.0%} similar ({close})", expanded=False):
         st.caption(f"{esc(a.source)} · intent {esc(a.intent) or 'none'} · reply in {esc(a.language)}")
         st.text(a.text)
 
