@@ -10,9 +10,8 @@ from dagster import (
     build_schedule_from_partitioned_job, define_asset_job, sensor,
 )
 
-from orchestration.partitions import DAILY, clamp_day, range_tags
+from orchestration.partitions import DAILY, range_tags_for_files
 from service_insight.settings import get_settings
-from warehouse.ingest import file_day
 
 full_build_job = define_asset_job(
     "full_build", selection=AssetSelection.all(), partitions_def=DAILY,
@@ -54,6 +53,4 @@ def landing_files_sensor(context: SensorEvaluationContext):
     if not fresh:
         return SkipReason("no new landing files")
     context.update_cursor(json.dumps({"mtime_ns": newest}))
-    days = sorted({clamp_day(d) for d in (file_day(p) for p in fresh) if d is not None})
-    tags = range_tags(days[0], days[-1]) if days else range_tags()  # undated files: reload everything
-    return RunRequest(run_key=f"landing-{newest}", tags=tags)
+    return RunRequest(run_key=f"landing-{newest}", tags=range_tags_for_files(fresh))

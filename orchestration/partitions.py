@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from dagster import DailyPartitionsDefinition, PartitionKeyRange
 
 from service_insight.settings import get_settings
 from warehouse.ingest import file_day
+from warehouse.sources import SOURCES
 
 # The last partition is the last complete day in the contact centre's time zone; files dated
 # later (today) load with it, see clamp_day().
@@ -38,14 +39,26 @@ def range_tags(start: str | None = None, end: str | None = None) -> dict[str, st
 
 
 def landing_range_tags(landing_dir: Path) -> dict[str, str]:
-    """Range tags over the days that have landing files (the whole history when none do).
+    """Range tags over the days that have dated event files (see ``range_tags_for_files``)."""
+    files = [p for p in landing_dir.rglob("*") if p.is_file()] if landing_dir.is_dir() else []
+    return range_tags_for_files(files)
 
-    A full build then marks only days with data as materialized, instead of every day since
-    SI_PARTITION_START.
+
+def range_tags_for_files(files: Iterable[Path]) -> dict[str, str]:
+    """Range tags from the first to the last day of the dated files of daily sources among ``files``.
+
+    Only those files decide the range: an undated file, a reference snapshot or a label file loads
+    with any range (see ``day_filter``), so with none of them dated the run covers the latest day
+    alone. Why it matters: Dagster writes one event per partition of each daily source (about 8 ms
+    each), so marking every day since SI_PARTITION_START for a review file written today cost
+    about a minute per build and said nothing true about those days.
     """
-    days = sorted({clamp_day(d) for p in landing_dir.rglob("*") if p.is_file()
-                   for d in [file_day(p)] if d is not None}) if landing_dir.is_dir() else []
-    return range_tags(days[0], days[-1]) if days else range_tags()
+    daily = {s.name for s in SOURCES if s.daily}
+    days = sorted({clamp_day(d) for p in files if p.parent.name in daily for d in [file_day(p)] if d is not None})
+    if days:
+        return range_tags(days[0], days[-1])
+    latest = full_range().end
+    return range_tags(latest, latest)
 
 
 def clamp_day(day: date) -> str:

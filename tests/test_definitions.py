@@ -59,6 +59,30 @@ def test_sensor_requests_a_run_over_the_days_of_new_files_only(tmp_path):
     assert (third.tags[RANGE_START_TAG], third.tags[RANGE_END_TAG]) == ("2026-04-01", "2026-04-01")
 
 
+def test_label_files_and_undated_exports_do_not_stretch_a_builds_days(tmp_path):
+    """A review file written today labels contacts of any day: it loads with every build but does not make the
+    build mark every day since the partitions begin (one Dagster event per day and source). An export with no
+    date in its name loads with any range, so on its own it asks for the latest day only."""
+    from orchestration.partitions import RANGE_END_TAG, RANGE_START_TAG, day_filter, full_range, landing_range_tags
+    from dagster import PartitionKeyRange
+    from tests.conftest import point_settings_at
+
+    point_settings_at(tmp_path)
+    landing = tmp_path / "landing"
+    for folder, name in (("turns", "turns_2026-03-02.csv"), ("annotations", "2026-12-07-review-ann.jsonl"),
+                         ("turn_labels", "2026-12-07-review-ann.jsonl"), ("customers", "crm_2026-12-07.csv")):
+        (landing / folder).mkdir(parents=True, exist_ok=True)
+        (landing / folder / name).write_text("x\n")
+    tags = landing_range_tags(landing)
+    assert (tags[RANGE_START_TAG], tags[RANGE_END_TAG]) == ("2026-03-02", "2026-03-02")
+    (landing / "turns" / "turns_2026-03-02.csv").unlink()
+    (landing / "turns" / "zendesk_9258df18f1.csv").write_text("x\n")
+    tags = landing_range_tags(landing)
+    latest = full_range().end
+    assert (tags[RANGE_START_TAG], tags[RANGE_END_TAG]) == (latest, latest)
+    assert day_filter(PartitionKeyRange(latest, latest))(None)  # the undated export still loads
+
+
 def test_a_day_partition_loads_only_that_days_files(tmp_path):
     import csv
 

@@ -42,7 +42,9 @@ class SourceSpec:
     columns: tuple[Column, ...]
     natural_key: tuple[str, ...]
     description: str
-    daily: bool = True  # a new file per day (events) rather than full reference snapshots
+    # A new file per day of events. Reference snapshots and label files are not: a review file written today
+    # labels contacts of any day, so it must neither wait for "today's" partition nor stretch a build's day range.
+    daily: bool = True
     row_checks: tuple[RowCheck, ...] = ()
 
     @property
@@ -123,7 +125,7 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("annotation_id", required=True), Column("conversation_id", required=True),
         Column("annotator", required=True), Column("intent"), Column("emotion"),
         Column("resolved", "BOOLEAN"), Column("labelled_at", "TIMESTAMP"), Column("adjudicated", "BOOLEAN"),
-    ), ("annotation_id",), "Labels from human annotators (two per sampled conversation)."),
+    ), ("annotation_id",), "Labels from human annotators (two per sampled conversation).", daily=False),
     SourceSpec("turn_labels", "jsonl", (
         Column("label_id", required=True), Column("conversation_id", required=True),
         _nonneg("turn_index", required=True),
@@ -131,7 +133,8 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("label_kind", required=True, check="v in ('emotion', 'act')",
                check_message="label_kind must be emotion or act"),
         Column("label", required=True), Column("labelled_at", "TIMESTAMP"), Column("adjudicated", "BOOLEAN"),
-    ), ("label_id",), "Turn-level labels from QA reviewers: the customer's emotion and the agent's act per turn."),
+    ), ("label_id",), "Turn-level labels from QA reviewers: the customer's emotion and the agent's act per turn.",
+        daily=False),
     SourceSpec("customers", "csv", (
         Column("customer_id", required=True), Column("full_name"), Column("given_name"), Column("family_name"),
         Column("language"), Column("phone"), Column("email"), Column("id_card"), Column("bank_card"),
