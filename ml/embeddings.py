@@ -106,14 +106,49 @@ class TransformersEmbedder:
         return self._encode(list(texts))
 
 
+class CachedEmbedder:
+    """An embedder that keeps the vectors of the texts it read last (per role, up to ``limit`` texts).
+
+    Why: one build reads the same texts through several assets: the emotion model trains on
+    labelled customer turns and then scores every customer turn, the contact embeddings read each
+    conversation's first customer turn, the answer checks read agent turns the act model already
+    read. Each distinct text is embedded once per process; the cache is dropped whole when full.
+    """
+
+    def __init__(self, inner: Embedder, limit: int = 50_000) -> None:
+        self.inner, self.limit = inner, limit
+        self.name, self.dim = inner.name, inner.dim
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cached("passage", self.inner.passages, texts)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cached("query", self.inner.queries, texts)
+
+    def _cached(self, role: str, encode, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        todo = [t for t in dict.fromkeys(texts) if (role, t) not in self._vectors]
+        fresh = dict(zip(todo, encode(todo))) if todo else {}
+        out = np.vstack([fresh[t] if t in fresh else self._vectors[(role, t)] for t in texts]).astype(np.float32)
+        if len(self._vectors) + len(fresh) > self.limit:
+            self._vectors.clear()
+        if len(fresh) <= self.limit:
+            self._vectors.update({(role, t): v for t, v in fresh.items()})
+        return out
+
+
 _EMBEDDERS: dict[str, Embedder] = {}
 
 
 def get_embedder(model: str = DEFAULT_ENGINE, device: str = "auto") -> Embedder:
-    """The configured embedder, built once per process."""
+    """The configured embedder, built once per process, with its cache of recent vectors."""
     key = f"{model}@{device}"
     if key not in _EMBEDDERS:
-        _EMBEDDERS[key] = E5Embedder() if model == DEFAULT_ENGINE else TransformersEmbedder(model, device)
+        inner = E5Embedder() if model == DEFAULT_ENGINE else TransformersEmbedder(model, device)
+        _EMBEDDERS[key] = CachedEmbedder(inner)
     return _EMBEDDERS[key]
 
 

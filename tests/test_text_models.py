@@ -173,3 +173,36 @@ def test_cli_train_refuses_a_single_label_with_a_sentence(tmp_path, capsys):
     train = _write(tmp_path / "t.csv", ["a", "b", "c"], ["x", "x", "x"])
     assert main(["train", "intent", "--train", str(train), "--json"]) == 2
     assert "at least two labels" in capsys.readouterr().err
+
+
+def test_each_distinct_text_is_embedded_once_per_role_and_the_cache_gives_the_same_vectors():
+    """Several assets of one build read the same texts (training, scoring, contact embeddings): the embedder
+    reads each distinct text once per role and answers repeats from its cache, with the very same vectors."""
+    import numpy as np
+
+    from ml.embeddings import CachedEmbedder, E5Embedder
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.name, self.dim, self.read = inner, inner.name, inner.dim, []
+
+        def passages(self, texts):
+            self.read += [("passage", t) for t in texts]
+            return self.inner.passages(texts)
+
+        def queries(self, texts):
+            self.read += [("query", t) for t in texts]
+            return self.inner.queries(texts)
+
+    inner = Counting(E5Embedder())
+    cached = CachedEmbedder(inner, limit=3)
+    first = cached.queries(["where is my parcel", "我的退款到哪了", "where is my parcel"])
+    again = cached.queries(["我的退款到哪了", "where is my parcel"])
+    as_passage = cached.passages(["where is my parcel"])
+    assert inner.read == [("query", "where is my parcel"), ("query", "我的退款到哪了"), ("passage", "where is my parcel")]
+    assert np.array_equal(again, first[[1, 0]]) and np.array_equal(first[0], first[2])
+    assert np.allclose(first, inner.inner.queries(["where is my parcel", "我的退款到哪了", "where is my parcel"]))
+    assert not np.allclose(as_passage[0], first[0])  # e5's two roles give two vectors
+    cached.queries(["a", "b"])  # over the limit: the cache starts again rather than grow
+    cached.queries(["where is my parcel"])
+    assert inner.read[-1] == ("query", "where is my parcel") and cached.queries([]).shape == (0, cached.dim)
