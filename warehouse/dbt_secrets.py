@@ -55,9 +55,9 @@ def register_mask_function(conn) -> None:
             conn.create_function(name, function, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
                                  type="arrow", side_effects=False)
         except (duckdb.CatalogException, duckdb.NotImplementedException):  # on another cursor; on this connection
-            if not conn.execute("select count(*) from duckdb_functions() where function_name = ?",
-                                [name]).fetchall()[0][0]:
-                raise
+            # Prove it is callable here (raises if not). Not a duckdb_functions() lookup: that lists every function
+            # (12 ms), and dbt opens a cursor per node: it was a tenth of a dbt build.
+            conn.execute(f"select {name}(NULL::VARCHAR)").fetchall()
 
 
 class Plugin(BasePlugin):
