@@ -3,7 +3,8 @@
 Why hand-written: no Streamlit component lip-syncs, and the voice already says which mouth shape
 each stretch of audio needs (``ml.speech.Speech.mouth``). The HTML holds the audio as a data URL and
 a small script that, on every animation frame, draws the shape whose cue covers the audio's current
-time; with sound off or before "play", the mouth rests. Brand colours come from settings.
+time; with sound off or before "play", the mouth rests. Name, colours and hair come from the brand file
+(``service_insight.brand``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+
+from service_insight.brand import Brand
 
 # Mouth paths per shape, in a 200x200 face (centre 100, mouth around y=135).
 MOUTHS = {
@@ -24,18 +27,26 @@ MOUTHS = {
 }
 
 
-def avatar_html(wav: bytes, cues: list[tuple[float, float, str]], name: str, colour: str = "#1f6feb",
-                mood: str = "calm") -> str:
-    """Self-contained HTML: the face, an audio player and the script that moves the mouth with it."""
+def avatar_html(wav: bytes, cues: list[tuple[float, float, str]], brand: Brand, mood: str = "calm") -> str:
+    """Self-contained HTML: the face in the brand's colours, an audio player and the script that moves the mouth.
+
+    ``mood`` follows the customer: "concerned" (raised inner brows) when they read upset or the agent
+    hands over, else "calm".
+    """
     brows = "M70 78 L92 74 M108 74 L130 78" if mood == "calm" else "M70 74 L92 80 M108 80 L130 74"
     audio = base64.b64encode(wav).decode("ascii")
+    name, colour = brand.name, brand.colour
+    hair = (f'<path d="M32 92 Q36 26 100 26 Q164 26 168 92 Q150 52 100 50 Q50 52 32 92 Z" '
+            f'fill="{html.escape(brand.hair)}"/>') if brand.hair else ""
     return f"""
 <div style="display:flex;gap:16px;align-items:center;font-family:sans-serif">
   <svg id="face" width="160" height="160" viewBox="0 0 200 200" role="img" aria-label="{html.escape(name)}">
     <circle cx="100" cy="100" r="90" fill="{html.escape(colour)}" opacity="0.15"/>
-    <circle cx="100" cy="100" r="70" fill="#f2d2b6"/>
-    <path d="{brows}" stroke="#5a3b2e" stroke-width="4" fill="none"/>
-    <circle cx="80" cy="95" r="6" fill="#2b2b2b"/><circle cx="120" cy="95" r="6" fill="#2b2b2b"/>
+    <circle cx="100" cy="100" r="70" fill="{html.escape(brand.skin)}"/>
+    {hair}
+    <path id="brows" data-mood="{html.escape(mood)}" d="{brows}" stroke="#5a3b2e" stroke-width="4" fill="none"/>
+    <circle cx="80" cy="95" r="6" fill="{html.escape(brand.eyes)}"/>
+    <circle cx="120" cy="95" r="6" fill="{html.escape(brand.eyes)}"/>
     <path id="mouth" d="{MOUTHS['rest']}" stroke="#8a3b3b" stroke-width="4" fill="#b85c5c"/>
   </svg>
   <div><div style="font-weight:600">{html.escape(name)}</div>

@@ -201,3 +201,70 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
         previous = current
     return previous[-1] / max(len(ref), 1)
+
+
+SAMPLE_RATE = 16_000
+
+
+def decode_audio(audio: bytes | str | Path) -> np.ndarray:
+    """Mono float32 samples at 16 kHz from any file PyAV reads (WAV, MP3, OGG, WebM...), as Whisper hears them."""
+    from faster_whisper import decode_audio as whisper_decode
+
+    source = io.BytesIO(audio) if isinstance(audio, (bytes, bytearray)) else str(audio)
+    return np.asarray(whisper_decode(source, sampling_rate=SAMPLE_RATE), dtype=np.float32)
+
+
+def syllables(text: str, language: str) -> int:
+    """A syllable count good enough for a speaking rate: one per Han/kana/Hangul character, else vowel groups."""
+    import re
+
+    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", text))
+    rest = re.sub(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", " ", text.lower())
+
+    def count(word: str) -> int:
+        groups = len(re.findall(r"[aeiouyàâäéèêëîïôöùûüáíóúñ]+", word))
+        # English silent endings: "made", "arrived", "takes" (not "table", "wanted", "boxes")
+        if groups > 1 and language in ("", "en") and (
+                (word.endswith("e") and not word.endswith(("le", "ee")))
+                or (word.endswith("ed") and not word.endswith(("ted", "ded")))
+                or (word.endswith("es") and not word.endswith(("ses", "xes", "zes", "ches", "shes")))):
+            groups -= 1
+        return max(1, groups)
+
+    return cjk + sum(count(w) for w in re.findall(r"[^\W\d_]+", rest))
+
+
+def prosody(samples: np.ndarray, text: str = "", language: str = "", rate: int = SAMPLE_RATE) -> dict:
+    """The voice-feature columns of the landing contract for one utterance.
+
+    Why these and computed here: the speech-analytics engines of call-centre platforms export the same
+    few prosodic readings per utterance (length, loudness, pitch and its spread, speaking rate), and the
+    emotion marts read them; the virtual agent has the audio, so it measures them itself. Pitch is the
+    autocorrelation peak between 70 and 400 Hz of each 40 ms frame that is loud enough to be voice;
+    loudness is the RMS level in dB relative to full scale.
+    """
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    seconds = len(samples) / rate if rate else 0.0
+    if not len(samples):
+        return {"duration_s": 0.0, "energy_db": None, "pitch_mean_hz": None, "pitch_var": None,
+                "speaking_rate_sps": None}
+    rms = float(np.sqrt(np.mean(samples ** 2)))
+    frame = int(0.04 * rate)
+    frames = samples[: len(samples) // frame * frame].reshape(-1, frame) if len(samples) >= frame else np.zeros((0, frame))
+    levels = np.sqrt(np.mean(frames ** 2, axis=1)) if len(frames) else np.zeros(0)
+    voiced = frames[levels > max(levels.max() * 0.1, 1e-4)] if len(frames) else frames
+    low, high = int(rate / 400), int(rate / 70)
+    pitches = []
+    for f in voiced:
+        f = f - f.mean()
+        corr = np.correlate(f, f, mode="full")[len(f) - 1:]
+        if corr[0] <= 0 or high >= len(corr):
+            continue
+        lag = low + int(np.argmax(corr[low:high]))
+        if corr[lag] / corr[0] > 0.3:  # periodic enough to be a voiced sound
+            pitches.append(rate / lag)
+    count = syllables(text, language) if text else 0
+    return {"duration_s": round(seconds, 3), "energy_db": round(float(20 * np.log10(max(rms, 1e-9))), 2),
+            "pitch_mean_hz": round(float(np.mean(pitches)), 1) if pitches else None,
+            "pitch_var": round(float(np.var(pitches)), 1) if pitches else None,
+            "speaking_rate_sps": round(count / seconds, 2) if count and seconds else None}

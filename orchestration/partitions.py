@@ -38,10 +38,41 @@ def range_tags(start: str | None = None, end: str | None = None) -> dict[str, st
     return {RANGE_START_TAG: start or everything.start, RANGE_END_TAG: end or everything.end}
 
 
-def landing_range_tags(landing_dir: Path) -> dict[str, str]:
-    """Range tags over the days that have dated event files (see ``range_tags_for_files``)."""
+def landing_range_tags(landing_dir: Path, warehouse_path: Path | None = None) -> dict[str, str]:
+    """Range tags over the days of the event files a build has to load (see ``range_tags_for_files``).
+
+    With ``warehouse_path``, files the loader has already loaded (same size and modification time
+    in its manifest, the loader's own "not read again" rule) are left out: a rebuild of three years
+    of history then covers the days that changed, not 1,095 days of bookkeeping per source. Without
+    a readable manifest (no warehouse yet, a writer holding it) every file counts.
+    """
     files = [p for p in landing_dir.rglob("*") if p.is_file()] if landing_dir.is_dir() else []
+    loaded = _loaded_files(warehouse_path) if warehouse_path is not None else None
+    if loaded is not None:
+        from warehouse.ingest import landing_files
+
+        fresh = []
+        for spec in SOURCES:
+            if spec.daily:
+                fresh += [e.path for e in landing_files(spec, landing_dir)[0]
+                          if loaded.get((spec.name, e.rel)) != (e.size, e.mtime_ns)]
+        files = fresh
     return range_tags_for_files(files)
+
+
+def _loaded_files(warehouse_path: Path) -> dict[tuple[str, str], tuple[int, int]] | None:
+    """(source, file) -> (size, mtime ns) of every file the loader read, or None when that cannot be known."""
+    import duckdb
+
+    if not Path(warehouse_path).is_file():
+        return None
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+            rows = conn.execute("select source, source_file, size_bytes, file_mtime_ns from raw._load_manifest "
+                                "where status <> 'not_read' and file_mtime_ns is not null").fetchall()
+    except duckdb.Error:
+        return None
+    return {(source, rel): (size, mtime) for source, rel, size, mtime in rows}
 
 
 def range_tags_for_files(files: Iterable[Path]) -> dict[str, str]:

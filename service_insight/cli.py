@@ -206,7 +206,7 @@ def _build(args: argparse.Namespace, stage: str) -> int:
     for run_id in recover_dead_runs(instance):
         print(f"run {run_id} had died without finishing: marked failed, its writer slot freed", file=sys.stderr)
     s = get_settings()
-    tags = {**landing_range_tags(s.landing_dir), **run_owner_tags()}
+    tags = {**landing_range_tags(s.landing_dir, s.warehouse_path), **run_owner_tags()}
     selection = AssetSelection.groups(*args.only) if args.only else None
     if stage == "core":
         prepare_core_stage(s)

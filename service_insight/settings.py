@@ -164,12 +164,12 @@ class Settings:
     # Agreed labels a text task (intent, emotion, quality acts) needs before its model is trained.
     min_training_labels: int = 40
     # The virtual agent (ml/speech.py): a CTranslate2 Whisper folder (empty: the packaged Whisper base), extra
-    # Piper voices per language ("zh=/voices/zh.onnx,fr=/voices/fr.onnx"; English ships packaged), the
-    # agent's name and brand colour on the avatar.
+    # Piper voices per language ("zh=/voices/zh.onnx,fr=/voices/fr.onnx"; English ships packaged), its brand
+    # (service_insight.brand: name, colours, face, greeting, hand-over words) and the queue its contacts land in.
     speech_model: str = ""
     voices: str = ""
-    agent_name: str = "Service assistant"
-    brand_colour: str = "#1f6feb"
+    brand_file: Path | None = None
+    virtual_agent_queue: str = "virtual_agent"
     # Values the PII masking keeps verbatim (comma-separated): a brand's own handle or hotline number.
     pii_allow: str = ""
     # The company's intent taxonomy (ml.taxonomy): names, descriptions, examples, routing; day-one intents come from it.
@@ -255,6 +255,7 @@ class Settings:
         os.environ["SI_LANDING_DIR"] = str(self.landing_dir)
         os.environ["SI_SNAPSHOT_DIR"] = str(self.snapshot_dir)
         os.environ["SI_HOLIDAY_COUNTRY"] = self.holiday_country  # dbt's forecast_country var reads it
+        os.environ["SI_VIRTUAL_AGENT_QUEUE"] = self.virtual_agent_queue  # and virtual_agent_queue this one
 
 
 _OFFSET = re.compile(r"[+-](0[0-9]|1[0-4]):[0-5][0-9]")
@@ -359,8 +360,8 @@ def get_settings() -> Settings:
         min_training_labels=_min_training_labels(env),
         speech_model=_env_get(env, "SI_SPEECH_MODEL", ""),
         voices=_env_get(env, "SI_VOICES", ""),
-        agent_name=_env_get(env, "SI_AGENT_NAME", "Service assistant"),
-        brand_colour=_env_get(env, "SI_BRAND_COLOUR", "#1f6feb"),
+        brand_file=_env_path(env, "SI_BRAND_FILE", data_dir / "brand.toml"),
+        virtual_agent_queue=_env_get(env, "SI_VIRTUAL_AGENT_QUEUE", "virtual_agent"),
         auth_file=_env_get(env, "SI_AUTH_FILE", ""),
         text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),
         result_cache=_env_flag(env, "SI_RESULT_CACHE", True),

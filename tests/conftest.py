@@ -61,7 +61,7 @@ def materialize_all():
     from service_insight.settings import get_settings
 
     return materialize(ALL_ASSETS, resources=build_resources(), instance=DagsterInstance.ephemeral(),
-                       tags=landing_range_tags(get_settings().landing_dir))
+                       tags=landing_range_tags(get_settings().landing_dir, get_settings().warehouse_path))
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +96,9 @@ def imported_build(tmp_path_factory):
     Chromium): (data_dir, import reports, exit code, output)."""
     from tests.test_importers import build_imported
 
+    prebuilt = os.environ.get("SI_TEST_IMPORTED_PREBUILT")  # dev loop: a folder an earlier run of this fixture left
+    if prebuilt:
+        return Path(prebuilt), {}, 0, ""
     return build_imported(tmp_path_factory.mktemp("imported"))
 
 

@@ -83,6 +83,34 @@ def test_label_files_and_undated_exports_do_not_stretch_a_builds_days(tmp_path):
     assert day_filter(PartitionKeyRange(latest, latest))(None)  # the undated export still loads
 
 
+def test_a_rebuild_covers_the_days_of_files_not_loaded_yet(tmp_path):
+    """Three years of loaded history must not be re-marked day by day at every build: the range comes from the
+    files the loader has not read (new, or changed since: another size or modification time)."""
+    import os
+
+    import duckdb
+
+    from orchestration.partitions import RANGE_END_TAG, RANGE_START_TAG, landing_range_tags
+    from tests.conftest import point_settings_at
+    from warehouse.ingest import load_source
+    from warehouse.sources import SOURCE_BY_NAME
+
+    point_settings_at(tmp_path)
+    turns, warehouse = tmp_path / "landing" / "turns", tmp_path / "w.duckdb"
+    turns.mkdir(parents=True)
+    for day in ("2024-03-01", "2025-06-01"):
+        (turns / f"turns_{day}.csv").write_text(f"conversation_id,turn_index,speaker,ts,text\nC{day},0,agent,{day} 10:00:00,hi\n")
+    span = lambda: (lambda t: (t[RANGE_START_TAG], t[RANGE_END_TAG]))(landing_range_tags(tmp_path / "landing", warehouse))
+    assert span() == ("2024-03-01", "2025-06-01")  # no warehouse yet: every file
+    with duckdb.connect(str(warehouse)) as c:
+        load_source(c, SOURCE_BY_NAME["turns"], tmp_path / "landing")
+    (turns / "turns_2025-07-01.csv").write_text("conversation_id,turn_index,speaker,ts,text\n")
+    assert span() == ("2025-07-01", "2025-07-01")  # only the new day
+    old = turns / "turns_2024-03-01.csv"
+    os.utime(old, ns=(old.stat().st_atime_ns, old.stat().st_mtime_ns + 10**9))  # touched since it was loaded
+    assert span() == ("2024-03-01", "2025-07-01")
+
+
 def test_a_day_partition_loads_only_that_days_files(tmp_path):
     import csv
 

@@ -736,18 +736,20 @@ def test_a_build_without_labels_reads_every_customer_turns_emotion_zero_shot_and
     assert f"{read:,} customer turns with an emotion: {read:,} zero-shot from described examples" in lines, lines
 
 
-@pytest.mark.slow
-def test_labels_from_the_review_queue_train_the_intent_model_at_the_next_build(imported_build, tmp_path):
-    """The loop the Review page starts: two reviewers label every contact (one disagreement, settled by a third),
-    the labels land as files, and the next build trains the intent model on them: reviewed contacts take the
-    agreed intent, the model's status says trained, and no "no intent model" warning is left."""
+@pytest.fixture(scope="module")
+def reviewed_rebuild(imported_build, tmp_path_factory):
+    """The next build of a copy of the imported folder after a day of use: two reviewers labelled every contact
+    (one disagreement, settled by a third) and two customers talked to the virtual agent (one answered and rated
+    it, one handed over). Returns (data_dir, truth of the reviewed intents, the build's output)."""
     import shutil
+    from datetime import datetime, timedelta, timezone
 
     from tests.fault_build import run_materialize
     from warehouse.review import Label, record_labels, written_labels
     from warehouse.snapshot import current
+    from warehouse.virtual_agent_log import Exchange, VirtualAgentContact, write_contact
 
-    data_dir = tmp_path / "imported"
+    data_dir = tmp_path_factory.mktemp("reviewed") / "imported"
     shutil.copytree(imported_build[0], data_dir)  # the shared build stays label-less for the other tests
     for earlier in (data_dir / "landing").glob("*/*-review-*.jsonl"):  # labels other tests wrote, not yet built
         earlier.unlink()
@@ -767,8 +769,30 @@ def test_labels_from_the_review_queue_train_the_intent_model_at_the_next_build(i
                   written_labels(landing))
     record_labels(landing, "reviewer-c", [Label("intent", disputed, None, "reviewer-c", truth[disputed],
                                                 adjudicated=True)], written_labels(landing))
+    at = datetime(2017, 11, 2, 9, 0, tzinfo=timezone.utc)
+    answered = VirtualAgentContact("answered01", "virtual_agent", [
+        Exchange(at, at + timedelta(seconds=3), "11.1 on an iPhone 7", "Update to 11.1.1 - that fixes it.", "en",
+                 voice={"duration_s": 1.8, "energy_db": -20.0, "pitch_mean_hz": 190.0, "pitch_var": 90.0,
+                        "speaking_rate_sps": 4.4})], csat=5)
+    handed = VirtualAgentContact("handover01", "virtual_agent", [
+        Exchange(at + timedelta(hours=1), at + timedelta(hours=1, seconds=2), "I want to speak to a person",
+                 "Thank you, I'm connecting you with a colleague.", "en", handed_over=True,
+                 reasons=("customer asks for a person",))])
+    for contact in (answered, handed):
+        write_contact(landing, contact)
     code, _, output = run_materialize(data_dir, None, env={"SI_MIN_TRAINING_LABELS": "4"})
     assert code == 0, output[-4000:]
+    return data_dir, truth, output
+
+
+@pytest.mark.slow
+def test_labels_from_the_review_queue_train_the_intent_model_at_the_next_build(reviewed_rebuild):
+    """The loop the Review page starts: the labels land as files, and the next build trains the intent model on
+    them: reviewed contacts take the agreed intent, the model's status says trained, and no "no intent model"
+    warning is left."""
+    from warehouse.snapshot import current
+
+    data_dir, truth, output = reviewed_rebuild
     assert "warning: no intent model trained" not in output
     with duckdb.connect(str(data_dir / "warehouse" / "warehouse.duckdb"), read_only=True) as c:
         status = c.execute("select status, labels from ml.training_status where task = 'intent'").fetchone()
@@ -778,6 +802,46 @@ def test_labels_from_the_review_queue_train_the_intent_model_at_the_next_build(i
                                  "where intent_source = 'review'").fetchall())
     assert status[0] == "trained" and status[1] >= 4 and models == 1, status
     assert intents == truth  # every reviewed contact, the disputed one as the adjudicator decided
+
+
+@pytest.mark.slow
+def test_virtual_agent_contacts_are_analysed_like_any_other_after_the_next_build(reviewed_rebuild):
+    """What the virtual agent logged reaches the marts: its contacts, containment, the hand-over reason, the rating,
+    the customer's voice; the performance tab shows them."""
+    from datetime import date
+
+    from streamlit.testing.v1 import AppTest
+
+    from service_insight.settings import PROJECT_ROOT
+    from tests.conftest import point_settings_at
+    from warehouse.snapshot import current
+
+    data_dir = reviewed_rebuild[0]
+    with duckdb.connect(str(current(data_dir / "snapshots").path), read_only=True) as c:
+        rows = c.execute("""select conversation_id, channel, is_virtual_agent, is_contained, handover_reasons, csat
+                            from marts.fct_virtual_agent_contacts order by 1""").fetchall()
+        fcr = c.execute("select list(is_fcr_eligible order by conversation_id), "
+                        "list(coalesce(is_first_contact_resolution, false) order by conversation_id) "
+                        "from marts.fct_conversations where queue_id = 'virtual_agent'").fetchone()
+        pitch = c.execute("select pitch_mean_hz from marts.fct_turns where conversation_id = 'VA-20171102-answered01' "
+                          "and speaker = 'customer'").fetchone()[0]
+    assert rows == [("VA-20171102-answered01", "phone", True, True, None, 5),
+                    ("VA-20171102-handover01", "chat", True, False, ["customer asks for a person"], None)], rows
+    # The kept contact has no wrap-up code, so FCR does not count it; the handed-over one is not resolved at first
+    # contact. The voice reading is on the customer's turn.
+    assert fcr == ([False, True], [False, False]) and pitch == 190.0
+    with mock.patch.dict(os.environ):
+        point_settings_at(data_dir)
+        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=120)
+        at.session_state["period"] = (date(2017, 11, 1), date(2026, 10, 1))  # from the tweets to the tickets
+        at.run()
+        at.switch_page("dashboards/pages/virtual_agent.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Bot contacts"] == "2" and metrics["Contained"] == "50%" and metrics["CSAT"] == "5.0 / 5"
+        reasons = [df.value for df in at.dataframe if "reason" in df.value.columns]
+        assert reasons and reasons[0].to_dict("records") == [{"reason": "customer asks for a person", "contacts": 1}]
 
 
 PAGES = sorted(p.stem for p in (PROJECT_ROOT / "dashboards" / "pages").glob("*.py"))
