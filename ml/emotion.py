@@ -38,6 +38,19 @@ VOICE_FEATURES_SQL = """
 VOICE_COLUMNS = ("energy_db", "log_pitch_var", "speaking_rate_sps", "pitch_rise")
 
 
+def live_voice_features(turn: dict, recording_pitches: list[float]) -> dict[str, float] | None:
+    """VOICE_FEATURES_SQL for one spoken turn of a live call (the virtual agent), from its prosody and the pitch
+    of every customer turn of the call so far (this one included); None when a reading is missing."""
+    import math
+
+    values = [turn.get("energy_db"), turn.get("pitch_var"), turn.get("speaking_rate_sps"), turn.get("pitch_mean_hz")]
+    pitches = [p for p in recording_pitches if p is not None]
+    if any(v is None for v in values) or not pitches or min(pitches) == 0:
+        return None
+    return {"energy_db": float(values[0]), "log_pitch_var": math.log(max(float(values[1]), 1.0)),
+            "speaking_rate_sps": float(values[2]), "pitch_rise": float(values[3]) / min(pitches)}
+
+
 def voice_features(conn: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
     """Voice feature vectors for the given (conversation, turn) keys that have a recording."""
     if not keys:

@@ -102,3 +102,24 @@ def test_the_avatar_wears_the_brand_and_the_customer_s_mood():
     assert "Aria &lt;b&gt;" in calm and "#d0021b" in calm and 'data-mood="calm"' in calm
     assert 'data-mood="concerned"' in upset and "M70 74 L92 80" in upset
     assert "M32 92" not in calm and "M32 92" in avatar_html(b"RIFF", [], Brand())  # hair only when the brand has it
+
+
+def test_the_live_voice_reading_is_the_one_the_build_computes_from_the_landed_call(tmp_path):
+    """The virtual agent hands the emotion model what VOICE_FEATURES_SQL computes for the same call after a build."""
+    from ml.emotion import VOICE_COLUMNS, VOICE_FEATURES_SQL, live_voice_features
+
+    c = contact()
+    second = dict(c.exchanges[0].voice, pitch_mean_hz=230.0, pitch_var=400.0)
+    c.exchanges[1].voice = second
+    write_contact(tmp_path / "landing", c)
+    with duckdb.connect() as conn:
+        conn.execute("create schema staging")
+        conn.execute("create table staging.stg_raw__voice_features as select * from read_parquet(?)",
+                     [str(next((tmp_path / "landing" / "voice_features").glob("*.parquet")))])
+        built = conn.execute(f"select * from ({VOICE_FEATURES_SQL}) order by turn_index").fetchall()
+    pitches = [e.voice["pitch_mean_hz"] for e in c.exchanges]
+    live = [live_voice_features(e.voice, pitches) for e in c.exchanges]
+    assert len(built) == 2
+    for row, reading in zip(built, live):
+        assert np.allclose(row[2:], [reading[k] for k in VOICE_COLUMNS])
+    assert live[1]["pitch_rise"] > 1.2 and live_voice_features({"energy_db": -20.0}, [180.0]) is None

@@ -83,7 +83,7 @@ def contact_rows(contact: VirtualAgentContact) -> dict[str, list[dict]]:
         turns.append({"conversation_id": cid, "turn_index": index, "speaker": "customer",
                       "ts": utc_text(e.asked_at), "text": e.customer_text})
         if e.voice:
-            voice.append({"recording_id": f"{cid}-{index}", "conversation_id": cid, "turn_index": index,
+            voice.append({"recording_id": cid, "conversation_id": cid, "turn_index": index,  # the call is one recording
                           "speaker": "customer", "start_offset_s": 0.0, **e.voice})
         if e.reply:
             turns.append({"conversation_id": cid, "turn_index": len(turns), "speaker": "bot",

@@ -65,7 +65,15 @@ def _now() -> datetime:
 def _answer(message: str, heard, voice_features: dict | None) -> dict:
     """Answer one message, speak the reply, log the exchange; returns what the page shows for it."""
     asked_at = _now()
-    result = engine.answer(message)
+    contact = st.session_state.setdefault(
+        "va_contact", VirtualAgentContact(uuid.uuid4().hex[:12], settings.virtual_agent_queue))
+    live_voice = None
+    if voice_features:  # the emotion model reads the voice as it reads a recorded call's (pitch against the call's lowest)
+        from ml.emotion import live_voice_features
+
+        pitches = [e.voice.get("pitch_mean_hz") for e in contact.exchanges if e.voice]
+        live_voice = live_voice_features(voice_features, pitches + [voice_features.get("pitch_mean_hz")])
+    result = engine.answer(message, voice=live_voice)
     language = result.language if result.language != "und" else (heard.language if heard else "en")
     if result.escalate:
         reply, reply_language = brand.words("handover", language)
@@ -84,8 +92,6 @@ def _answer(message: str, heard, voice_features: dict | None) -> dict:
         speech = _voice(str(voice_files[0]), str(voice_files[1]), device).speak(reply)
         shown.update(voice=speech.voice, seconds=round(speech.seconds, 2), mouth_cues=len(speech.mouth),
                      wav=speech.wav, mouth=speech.mouth)
-    contact = st.session_state.setdefault(
-        "va_contact", VirtualAgentContact(uuid.uuid4().hex[:12], settings.virtual_agent_queue))
     contact.exchanges.append(Exchange(asked_at, _now(), message, reply, language, result.escalate,
                                       tuple(result.escalate_reasons), voice_features))
     try:
