@@ -59,6 +59,7 @@ SECTIONS = {
         _page("quality", "Quality", "fact_check"),
         _page("data_quality", "Data quality", "rule"),
         _page("review", "Review", "rate_review"),
+        _page("simulator", "Trainee simulator", "school"),
     ],
     "Insight": [
         _page("value", "Value", "sell"),

@@ -623,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     add_taxonomy_parser(sub)
     from ml.speech_cli import add_speech_parsers
     add_speech_parsers(sub)
+    from ml.simulator_cli import add_simulator_parser
+    add_simulator_parser(sub)
     b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")
     b.add_argument("names", nargs="*")
     b.set_defaults(func=cmd_bench)

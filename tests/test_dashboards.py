@@ -13,7 +13,7 @@ PAGES = ["dashboards/pages/overview.py", "dashboards/pages/answer.py", "dashboar
          "dashboards/pages/forecast.py", "dashboards/pages/tickets.py",
          "dashboards/pages/emotion.py", "dashboards/pages/quality.py", "dashboards/pages/knowledge_graph.py",
          "dashboards/pages/languages.py", "dashboards/pages/models.py", "dashboards/pages/admin.py",
-         "dashboards/pages/review.py", "dashboards/pages/virtual_agent.py"]
+         "dashboards/pages/review.py", "dashboards/pages/virtual_agent.py", "dashboards/pages/simulator.py"]
 
 pytestmark = pytest.mark.slow
 

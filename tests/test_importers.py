@@ -780,6 +780,15 @@ def reviewed_rebuild(imported_build, tmp_path_factory):
                  reasons=("customer asks for a person",))])
     for contact in (answered, handed):
         write_contact(landing, contact)
+    from warehouse.training_log import session_row, write_session
+
+    for n, ok in enumerate([False, True, True, True, True, True]):  # a trainee's first week on the simulator
+        summary = {"persona_id": "P-x", "intent": "billing_problem", "language": "en", "difficulty": 1 + n // 3,
+                   "replies": 3, "goal_met": ok, "customer_left": not ok, "policy_compliant": True,
+                   "empathy_shown": True, "de_escalated": None, "final_mood": "calm" if ok else "left",
+                   "score": 0.9 if ok else 0.3}
+        write_session(landing, session_row(f"s{n}", "tess", at + timedelta(days=n), at + timedelta(days=n, minutes=4),
+                                           summary, "x", ["my bill is wrong"], [], "curriculum"))
     code, _, output = run_materialize(data_dir, None, env={"SI_MIN_TRAINING_LABELS": "4"})
     assert code == 0, output[-4000:]
     return data_dir, truth, output
@@ -842,6 +851,21 @@ def test_virtual_agent_contacts_are_analysed_like_any_other_after_the_next_build
         assert metrics["Bot contacts"] == "2" and metrics["Contained"] == "50%" and metrics["CSAT"] == "5.0 / 5"
         reasons = [df.value for df in at.dataframe if "reason" in df.value.columns]
         assert reasons and reasons[0].to_dict("records") == [{"reason": "customer asks for a person", "contacts": 1}]
+
+
+@pytest.mark.slow
+def test_practice_sessions_reach_the_training_marts(reviewed_rebuild):
+    """Six sessions of one trainee (a failure, then five successes): the bar (70% of the last five) is reached at
+    the fifth session, four days after the first."""
+    from warehouse.snapshot import current
+
+    with duckdb.connect(str(current(reviewed_rebuild[0] / "snapshots").path), read_only=True) as c:
+        sessions = c.execute("select session_number, is_success, at_bar from marts.fct_training_sessions "
+                             "where trainee = 'tess' order by 1").fetchall()
+        progress = c.execute("select sessions, sessions_to_bar, days_to_bar, hardest_passed, at_bar_now "
+                             "from marts.fct_trainee_progress where trainee = 'tess'").fetchone()
+    assert [s[2] for s in sessions] == [False, False, False, False, True, True] and not sessions[0][1]
+    assert progress == (6, 5, 4, 2, True)
 
 
 PAGES = sorted(p.stem for p in (PROJECT_ROOT / "dashboards" / "pages").glob("*.py"))
