@@ -8,7 +8,7 @@ SCALE ?=
 DAYS ?=
 GEN_ARGS := $(if $(SCALE),--scale $(SCALE)) $(if $(DAYS),--days $(DAYS))
 
-.PHONY: install run materialize generate serve test test-fast test-faults bench docs clean browser-deps
+.PHONY: install run materialize generate serve test test-fast test-faults bench docs clean browser-deps voice
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ browser-deps:
 	  { echo "installing Debian chromium + chromium-driver for the browser tests"; \
 	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >/dev/null \
 	    || echo "could not install chromium; browser tests will be skipped"; }
+
+# The Chinese voice of the virtual agent, converted once to ONNX into .voices/zh-baker (TensorFlow 2.15 lives
+# only in the converter environment .voice-build/, kept as a cache; about a minute and 400 MB).
+voice: install
+	$(BIN)/python -m ml.zh_voice build
 
 test: install browser-deps
 	HF_HUB_OFFLINE=1 $(BIN)/pytest

