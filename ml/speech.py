@@ -203,34 +203,29 @@ def _wav(samples: np.ndarray, rate: int) -> bytes:
     return buffer.getvalue()
 
 
+def _edit_rate(ref: list[str], hyp: list[str]) -> float:
+    """Levenshtein distance between two token lists over the reference length."""
+    previous = list(range(len(hyp) + 1))
+    for i, token in enumerate(ref, 1):
+        current = [i]
+        for j, other in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (token != other)))
+        previous = current
+    return previous[-1] / max(len(ref), 1)
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word-level edit distance over the reference length (lower case, punctuation dropped)."""
     import re
 
-    ref = re.findall(r"[\w']+", reference.lower())
-    hyp = re.findall(r"[\w']+", hypothesis.lower())
-    previous = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        current = [i]
-        for j, other in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
-        previous = current
-    return previous[-1] / max(len(ref), 1)
+    return _edit_rate(re.findall(r"[\w']+", reference.lower()), re.findall(r"[\w']+", hypothesis.lower()))
 
 
 def character_error_rate(reference: str, hypothesis: str) -> float:
     """Character-level edit distance over the reference length, for Chinese (punctuation and spaces dropped)."""
     import re
 
-    ref = re.sub(r"[\W_]", "", reference)
-    hyp = re.sub(r"[\W_]", "", hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, char in enumerate(ref, 1):
-        current = [i]
-        for j, other in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other)))
-        previous = current
-    return previous[-1] / max(len(ref), 1)
+    return _edit_rate(list(re.sub(r"[\W_]", "", reference)), list(re.sub(r"[\W_]", "", hypothesis)))
 
 
 SAMPLE_RATE = 16_000
