@@ -5,7 +5,7 @@ turns are personal data even when masked, so only supervisors read them. The who
 TOML file named by ``SI_AUTH_FILE``::
 
     [users.alice]
-    role = "supervisor"            # or "analyst", "data-steward", "admin"
+    role = "supervisor"            # or "analyst", "trainee", "data-steward", "admin"
     password_hash = "pbkdf2_sha256$600000$<salt hex>$<hash hex>"
 
 Make a hash line with ``python -m dashboards.access hash`` (the password is read from stdin or
@@ -16,7 +16,9 @@ why, rather than silently showing everything.
 Passwords are stored as PBKDF2-HMAC-SHA256 with a per-user random salt; the iteration count is
 kept in the hash so it can be raised later without invalidating existing lines.
 
-Roles: an analyst sees aggregates; a supervisor also reads conversation text; a data steward
+Roles: an analyst sees aggregates; a trainee sees aggregates and practises on the trainee simulator
+(its simulated customers speak with masked conversation text; the progress tab shows a trainee their
+own figures only); a supervisor also reads conversation text; a data steward
 reads text and the quarantined records (the records that failed validation hold the same
 personal data as conversations); an admin reads everything and the audit log. Every sign-in,
 failed sign-in, refused (throttled) attempt, sign-out, export and role change is appended to the
@@ -40,8 +42,10 @@ import streamlit as st
 from dashboards import audit
 from service_insight.settings import get_settings
 
-ROLES = ("analyst", "supervisor", "data-steward", "admin")
+ROLES = ("analyst", "trainee", "supervisor", "data-steward", "admin")
 TEXT_ROLES = ("supervisor", "data-steward", "admin")  # may read conversation text
+# May practise on the trainee simulator, whose customers speak with real (masked) conversation text.
+TRAINING_ROLES = ("trainee", "supervisor", "data-steward", "admin")
 QUARANTINE_ROLES = ("data-steward", "admin")  # may read quarantined records
 SCHEME = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000  # OWASP 2023 figure for PBKDF2-HMAC-SHA256; ~0.3 s per login on one core

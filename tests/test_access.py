@@ -409,3 +409,20 @@ def test_an_analyst_gets_past_answers_without_the_customers_question(imported_bu
             labels = " ".join(e.label for e in at.expander)
             assert ("iPhone 7" in labels) is sees and ("text hidden for your role" in labels) is not sees, labels
             assert any(t.value == "Update to 11.1.1 - that fixes it." for t in at.text_area)  # the reply, for both
+
+
+@pytest.mark.slow
+def test_a_trainee_practises_but_reads_no_transcript_and_an_analyst_cannot_practise(use_built, access_file):
+    """The trainee role opens the simulator (signed in: sessions carry the login, no name to type) and is refused
+    the Review page like an analyst; an analyst is refused the simulator."""
+    PASSWORDS.setdefault("tom", "tom-pass-4")
+    write_access(access_file, {"ana": "analyst", "sue": "supervisor", "tom": "trainee"})
+    at = login_and_open("simulator", "tom")
+    assert not any("open to trainees" in i.value for i in at.info)
+    assert "sim_trainee" not in {t.key for t in at.text_input}  # signed in: no name to type
+    assert "Start a case" in [b.label for b in at.button]
+    at = login_and_open("review", "tom")
+    assert any("open to supervisors" in i.value for i in at.info) and not at.dataframe
+    at = login_and_open("simulator", "ana")
+    assert any("open to trainees" in i.value for i in at.info)
+    assert "Start a case" not in [b.label for b in at.button]

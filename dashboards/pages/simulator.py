@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from dashboards.access import TEXT_ROLES, current_user, has_role
+from dashboards.access import TRAINING_ROLES, current_user, has_role
 from dashboards.data import has_table, query, snapshot
 from dashboards.widgets import empty_state, escape_markdown as esc
 from service_insight.settings import get_settings
@@ -56,10 +56,12 @@ def _save(state: dict) -> None:
 
 
 st.title("Trainee simulator")
-if not has_role(TEXT_ROLES):
+if not has_role(TRAINING_ROLES):
     st.info("The simulated customers speak with the words of real (masked) conversations: the simulator is open to "
-            "supervisors, data stewards and admins.", icon=":material/lock:")
+            "trainees, supervisors, data stewards and admins.", icon=":material/lock:")
     st.stop()
+# A trainee sees their own progress only; supervisors and above see the cohort.
+own_only = not has_role(tuple(r for r in TRAINING_ROLES if r != "trainee"))
 ref = snapshot()
 if ref is None:
     empty_state()
@@ -150,14 +152,16 @@ with progress:
     if not has_table("fct_trainee_progress"):
         st.info("This snapshot was built before practice sessions were analysed: the next build adds them.")
     else:
-        cohort = query("select * from marts.fct_trainee_progress order by trainee")
+        cohort = query("select * from marts.fct_trainee_progress where not ? or trainee = ? order by trainee",
+                       (own_only, trainee))
         if cohort.empty:
             st.info("No practice session has been built into the warehouse yet: sessions appear here after the next "
                     "build.", icon=":material/school:")
         else:
             reached = cohort["sessions_to_bar"].dropna()
             c1, c2, c3 = st.columns(3)
-            c1.metric("Trainees", len(cohort))
+            c1.metric("Trainees" if not own_only else "Your sessions",
+                      len(cohort) if not own_only else int(cohort["sessions"].sum()))
             c2.metric("At the bar", int(cohort["at_bar_now"].fillna(False).sum()))
             c3.metric("Sessions to the bar (median)", f"{reached.median():.0f}" if len(reached) else "—",
                       help="Not reached by anyone yet." if reached.empty else None)
