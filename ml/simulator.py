@@ -112,16 +112,21 @@ class Session:
     def over(self) -> bool:
         return self.goal_met or self.left
 
+    @property
+    def empathy_shown(self) -> bool | None:
+        """Empathy in a reply while the customer was upset; None when they never were before a reply."""
+        upset = [t for t in self.turns if t.mood_before != "calm"]
+        return any(t.empathetic for t in upset) if upset else None
+
     def summary(self, empathy_source: str) -> dict:
         """End-of-session scores (what the trainee and the progress marts read)."""
         replies = len(self.turns)
-        upset_turns = [t for t in self.turns if t.mood_before != "calm"]
         return {
             "persona_id": self.case.persona.persona_id, "intent": self.case.persona.intent,
             "language": self.case.persona.language, "difficulty": self.case.difficulty, "seed": self.seed,
             "replies": replies, "goal_met": self.goal_met, "customer_left": self.left,
             "policy_compliant": not any(t.forbidden for t in self.turns),
-            "empathy_shown": any(t.empathetic for t in upset_turns) if upset_turns else None,
+            "empathy_shown": self.empathy_shown,
             # Was an upset customer calmer at the end than at their worst? (None: never upset.)
             "de_escalated": (not self.left and self.mood < self.worst_mood) if self.worst_mood else None,
             "final_mood": LEFT if self.left else MOODS[self.mood],
@@ -134,8 +139,7 @@ def session_score(s: Session) -> float:
     for answering in few replies (handle time)."""
     if not s.turns:
         return 0.0
-    upset = [t for t in s.turns if t.mood_before != "calm"]
-    empathy = 1.0 if not upset else float(any(t.empathetic for t in upset))
+    empathy = 1.0 if s.empathy_shown is None else float(s.empathy_shown)
     speed = 1.0 / max(1, len(s.turns) - s.case.hidden)
     return 0.5 * s.goal_met + 0.25 * (not any(t.forbidden for t in s.turns)) + 0.15 * empathy + 0.10 * speed
 

@@ -46,18 +46,13 @@ def landing_range_tags(landing_dir: Path, warehouse_path: Path | None = None) ->
     of history then covers the days that changed, not 1,095 days of bookkeeping per source. Without
     a readable manifest (no warehouse yet, a writer holding it) every file counts.
     """
-    files = [p for p in landing_dir.rglob("*") if p.is_file()] if landing_dir.is_dir() else []
     loaded = _loaded_files(warehouse_path) if warehouse_path is not None else None
-    if loaded is not None:
-        from warehouse.ingest import landing_files
+    if loaded is None:
+        return range_tags_for_files([p for p in landing_dir.rglob("*") if p.is_file()] if landing_dir.is_dir() else [])
+    from warehouse.ingest import landing_files
 
-        fresh = []
-        for spec in SOURCES:
-            if spec.daily:
-                fresh += [e.path for e in landing_files(spec, landing_dir)[0]
-                          if loaded.get((spec.name, e.rel)) != (e.size, e.mtime_ns)]
-        files = fresh
-    return range_tags_for_files(files)
+    return range_tags_for_files([e.path for spec in SOURCES if spec.daily for e in landing_files(spec, landing_dir)[0]
+                                 if loaded.get((spec.name, e.rel)) != (e.size, e.mtime_ns)])
 
 
 def _loaded_files(warehouse_path: Path) -> dict[tuple[str, str], tuple[int, int]] | None:
