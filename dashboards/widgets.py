@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import pandas as pd
 import streamlit as st
+
+from dashboards.data import Filters, current_filters, has_table, snapshot
+from warehouse.snapshot import SnapshotRef
+
+T = TypeVar("T")
 
 # Every character Markdown (and Streamlit's directives such as :red[...] or :material/x:) may treat
 # as syntax, plus '=' (a line of them under text makes a heading).
@@ -31,6 +38,47 @@ def empty_state() -> None:
         "(or materialize the assets in the Dagster UI); this page fills in when it finishes.",
         icon=":material/hourglass_empty:",
     )
+
+
+def _page_start(title: str, read: Callable[[], T | None]) -> T:
+    """Every page opens the same way: its title, then what it reads, or the empty state (and stop) before a build."""
+    st.title(title)
+    found = read()
+    if found is None:
+        empty_state()
+        st.stop()
+    return found
+
+
+def page_filters(title: str) -> Filters:
+    """A filtered page's start: its title, then the sidebar's global filters."""
+    return _page_start(title, current_filters)
+
+
+def page_snapshot(title: str) -> SnapshotRef:
+    """A page that ignores the global filters: its title, then the published snapshot."""
+    return _page_start(title, snapshot)
+
+
+def require_marts(message: str, *tables: str) -> None:
+    """Stop the page with ``message`` while the snapshot lacks a mart it reads (one built before the mart existed)."""
+    if not all(has_table(name) for name in tables):
+        st.info(message, icon=":material/hourglass_empty:")
+        st.stop()
+
+
+def explain_no_rows(nothing_yet: bool, why_nothing_yet: str, none_selected: str,
+                    icon: str = ":material/hourglass_empty:") -> None:
+    """Why a view has no rows: nothing to show in the whole snapshot yet, or only nothing under the filters."""
+    if nothing_yet:
+        st.info(why_nothing_yet, icon=icon)
+    else:
+        st.info(none_selected)
+
+
+def number_formats(fmt: str, *columns: str) -> dict:
+    """A table's column_config showing each of ``columns`` in one number format ("percent", "%.2f")."""
+    return {col: st.column_config.NumberColumn(format=fmt) for col in columns}
 
 
 def format_delta(value, previous, fmt: str) -> str | None:

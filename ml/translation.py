@@ -549,21 +549,28 @@ def record_quality(conn: duckdb.DuckDBPyConnection, version: str, directions: di
         "target_language": [d[1] for d, _ in rows], "bleu": [float(s["bleu"]) for _, s in rows],
         "chrf": [float(s["chrf"]) for _, s in rows], "eval_pairs": [int(s["pairs"]) for _, s in rows],
     })
-    conn.register("_translation_quality", table)
-    try:
-        conn.execute("begin transaction")
+    with _transaction_reading(conn, "_translation_quality", table):
         conn.execute("delete from ml.translation_quality where model_version = ?", [version])
         conn.execute("""
             insert into ml.translation_quality
             select model_version, source_language, target_language, bleu, chrf, eval_pairs, chrf >= ?, ?,
                    now()::timestamp
             from _translation_quality""", [min_chrf, min_chrf])
+
+
+@contextmanager
+def _transaction_reading(conn: duckdb.DuckDBPyConnection, name: str, table):
+    """One transaction that reads an Arrow table as ``name``: rolled back on any error, ``name`` dropped either way."""
+    conn.register(name, table)
+    try:
+        conn.execute("begin transaction")
+        yield
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
     finally:
-        conn.unregister("_translation_quality")
+        conn.unregister(name)
 
 
 def _current_run(conn: duckdb.DuckDBPyConnection) -> tuple | None:
@@ -766,9 +773,7 @@ def _write_translations(conn_factory, version: str, pivot: str, chunk: list[tupl
         "passed_through": [not t for t in translated],
     })
     with conn_factory() as conn:
-        conn.register("_new_translations", table)
-        try:
-            conn.execute("begin transaction")
+        with _transaction_reading(conn, "_new_translations", table):
             conn.execute("""
                 delete from ml.turn_translations as done
                 using _new_translations as new
@@ -779,9 +784,3 @@ def _write_translations(conn_factory, version: str, pivot: str, chunk: list[tupl
                 select conversation_id, turn_index, ?, source_language, language_confidence, ?, sha256(text),
                        translation, passed_through, now()::timestamp
                 from _new_translations""", [version, pivot])
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
-        finally:
-            conn.unregister("_new_translations")

@@ -16,28 +16,29 @@ import numpy as np
 
 CHANNELS = ("chat", "phone", "email")
 
-# Public holidays (first day, length in days) for mainland China. Dates of the lunar
-# holidays come from the official State Council schedules for those years.
+# Public holidays for mainland China: for each year of _CN_PUBLIC_YEARS in order, the first day
+# (month, day) and the length in days. Dates of the lunar holidays come from the official State
+# Council schedules for those years.
+_CN_PUBLIC_YEARS = range(2023, 2029)
+
+
+def _every_year(month: int, day: int, length: int) -> tuple[tuple[int, int, int], ...]:
+    return ((month, day, length),) * len(_CN_PUBLIC_YEARS)
+
+
+_CN_PUBLIC_STARTS = {
+    "new_year": _every_year(1, 1, 1),
+    "spring_festival": ((1, 21, 7), (2, 10, 8), (1, 28, 8), (2, 15, 9), (2, 5, 8), (1, 25, 8)),
+    "qingming": ((4, 5, 1), (4, 4, 3), (4, 4, 3), (4, 4, 3), (4, 3, 3), (4, 2, 3)),
+    "labour_day": _every_year(5, 1, 5),
+    "dragon_boat": ((6, 22, 3), (6, 10, 1), (5, 31, 3), (6, 19, 3), (6, 9, 3), (5, 28, 3)),
+    "mid_autumn": ((9, 29, 1), (9, 15, 3), (10, 6, 1), (9, 25, 3), (9, 15, 3), (10, 3, 1)),
+    "national_day": _every_year(10, 1, 7),
+}
+# (first day, length in days) of each public holiday, by name.
 _CN_PUBLIC = {
-    "new_year": [(date(y, 1, 1), 1) for y in range(2023, 2029)],
-    "spring_festival": [
-        (date(2023, 1, 21), 7), (date(2024, 2, 10), 8), (date(2025, 1, 28), 8),
-        (date(2026, 2, 15), 9), (date(2027, 2, 5), 8), (date(2028, 1, 25), 8),
-    ],
-    "qingming": [
-        (date(2023, 4, 5), 1), (date(2024, 4, 4), 3), (date(2025, 4, 4), 3),
-        (date(2026, 4, 4), 3), (date(2027, 4, 3), 3), (date(2028, 4, 2), 3),
-    ],
-    "labour_day": [(date(y, 5, 1), 5) for y in range(2023, 2029)],
-    "dragon_boat": [
-        (date(2023, 6, 22), 3), (date(2024, 6, 10), 1), (date(2025, 5, 31), 3),
-        (date(2026, 6, 19), 3), (date(2027, 6, 9), 3), (date(2028, 5, 28), 3),
-    ],
-    "mid_autumn": [
-        (date(2023, 9, 29), 1), (date(2024, 9, 15), 3), (date(2025, 10, 6), 1),
-        (date(2026, 9, 25), 3), (date(2027, 9, 15), 3), (date(2028, 10, 3), 1),
-    ],
-    "national_day": [(date(y, 10, 1), 7) for y in range(2023, 2029)],
+    name: [(date(year, month, day), length) for year, (month, day, length) in zip(_CN_PUBLIC_YEARS, starts)]
+    for name, starts in _CN_PUBLIC_STARTS.items()
 }
 
 # Shopping festivals: (month, day, days before, days after) around the peak day.

@@ -17,34 +17,33 @@ from sample_data.text import fill
 
 KB_LANGUAGES = ("en", "zh")
 
-POLICIES: tuple[dict[str, str], ...] = (
-    {"policy_id": "POL-SHIP", "name_en": "Shipping and delivery policy", "name_zh": "配送政策",
-     "text_en": "Orders ship within 48 hours; delivery takes 2 to 5 days and tracking updates every day.",
-     "text_zh": "订单48小时内发货，配送时效2到5天，物流信息每天更新。"},
-    {"policy_id": "POL-RETURN", "name_en": "7-day no-reason return policy", "name_zh": "七天无理由退货政策",
-     "text_en": "Items can be returned within 7 days of delivery without a reason; damaged or missing items are "
-                "replaced free of charge.",
-     "text_zh": "签收后7天内可无理由退货；商品破损或缺件免费补发或更换。"},
-    {"policy_id": "POL-REFUND", "name_en": "Refund policy", "name_zh": "退款政策",
-     "text_en": "Refunds go back to the original payment method within 5 business days of the return arriving.",
-     "text_zh": "退货签收后5个工作日内原路退款。"},
-    {"policy_id": "POL-PAY", "name_en": "Payment and billing policy", "name_zh": "支付与账单政策",
-     "text_en": "Duplicate or failed charges are reversed automatically within 3 business days; invoices are "
-                "issued on request.",
-     "text_zh": "重复扣款或支付失败的款项3个工作日内自动退回；发票可按需开具。"},
-    {"policy_id": "POL-ACCOUNT", "name_en": "Account security policy", "name_zh": "账号安全政策",
-     "text_en": "Account changes need identity verification; locked accounts unlock after verification.",
-     "text_zh": "账号信息变更需要身份验证；账号锁定后验证身份即可解锁。"},
-    {"policy_id": "POL-WARRANTY", "name_en": "One-year warranty", "name_zh": "一年质保政策",
-     "text_en": "Devices carry a one-year warranty covering manufacturing faults; repairs take up to 10 days.",
-     "text_zh": "设备享受一年质保，涵盖非人为故障，维修周期不超过10天。"},
-    {"policy_id": "POL-PRICE", "name_en": "Price protection policy", "name_zh": "价格保护政策",
-     "text_en": "If the price drops within 7 days of purchase the difference is refunded.",
-     "text_zh": "购买后7天内降价可申请退还差价。"},
-    {"policy_id": "POL-SERVICE", "name_en": "Service commitment", "name_zh": "服务承诺",
-     "text_en": "Complaints are answered by a supervisor within 24 hours and may be compensated with a coupon.",
-     "text_zh": "投诉将在24小时内由主管回复，并可获得优惠券补偿。"},
-)
+_POLICY_FIELDS = ("policy_id", "name_en", "name_zh", "text_en", "text_zh")
+POLICIES: tuple[dict[str, str], ...] = tuple(dict(zip(_POLICY_FIELDS, row)) for row in (
+    ("POL-SHIP", "Shipping and delivery policy", "配送政策",
+     "Orders ship within 48 hours; delivery takes 2 to 5 days and tracking updates every day.",
+     "订单48小时内发货，配送时效2到5天，物流信息每天更新。"),
+    ("POL-RETURN", "7-day no-reason return policy", "七天无理由退货政策",
+     "Items can be returned within 7 days of delivery without a reason; damaged or missing items are replaced free of charge.",
+     "签收后7天内可无理由退货；商品破损或缺件免费补发或更换。"),
+    ("POL-REFUND", "Refund policy", "退款政策",
+     "Refunds go back to the original payment method within 5 business days of the return arriving.",
+     "退货签收后5个工作日内原路退款。"),
+    ("POL-PAY", "Payment and billing policy", "支付与账单政策",
+     "Duplicate or failed charges are reversed automatically within 3 business days; invoices are issued on request.",
+     "重复扣款或支付失败的款项3个工作日内自动退回；发票可按需开具。"),
+    ("POL-ACCOUNT", "Account security policy", "账号安全政策",
+     "Account changes need identity verification; locked accounts unlock after verification.",
+     "账号信息变更需要身份验证；账号锁定后验证身份即可解锁。"),
+    ("POL-WARRANTY", "One-year warranty", "一年质保政策",
+     "Devices carry a one-year warranty covering manufacturing faults; repairs take up to 10 days.",
+     "设备享受一年质保，涵盖非人为故障，维修周期不超过10天。"),
+    ("POL-PRICE", "Price protection policy", "价格保护政策",
+     "If the price drops within 7 days of purchase the difference is refunded.",
+     "购买后7天内降价可申请退还差价。"),
+    ("POL-SERVICE", "Service commitment", "服务承诺",
+     "Complaints are answered by a supervisor within 24 hours and may be compensated with a coupon.",
+     "投诉将在24小时内由主管回复，并可获得优惠券补偿。"),
+))
 
 POLICY_BY_CATEGORY = {
     "orders": "POL-SHIP", "returns": "POL-RETURN", "billing": "POL-PAY", "account": "POL-ACCOUNT",

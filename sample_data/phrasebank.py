@@ -2670,60 +2670,24 @@ PRODUCTS = (
     {"product_id": "P040", "name_en": "2.1 Soundbar", "name_zh": "2.1声道回音壁音响", "category": "audio", "price": 179.0},
 )
 
-GIVEN_NAMES = {
-    "en": [
-        "Emma", "Oliver", "Sophie", "James", "Grace", "Liam", "Chloe", "Noah", "Amelia", "Jack",
-        "Olivia", "Harry", "Mia", "Ethan", "Isla", "Thomas", "Lucy", "Daniel", "Hannah", "Samuel",
-        "Ella", "Ryan", "Megan", "Lucas", "Zoe", "Adam", "Ruby", "Nathan", "Jessica", "Owen",
-        "Priya", "Aisha",
-    ],
-    "zh": [
-        "小明", "婷婷", "建国", "丽华", "志强", "秀英", "子涵", "浩然", "欣怡", "俊杰",
-        "雨桐", "梓轩", "思雨", "宇航", "佳怡", "文博", "晓燕", "国强", "美玲", "海涛",
-        "静怡", "家豪", "诗琪", "明辉", "雪梅", "天宇", "晨曦", "嘉欣", "志伟", "慧敏",
-        "一鸣", "若曦",
-    ],
-    "es": [
-        "Lucía", "Mateo", "Sofía", "Hugo", "Martina", "Pablo", "Valeria", "Daniel", "Carmen", "Javier",
-        "Paula", "Alejandro", "Elena", "Diego", "Laura", "Sergio", "Marta", "Álvaro", "Irene", "Carlos",
-        "Claudia", "Adrián", "Sara", "Manuel", "Andrea", "Jorge", "Natalia", "Miguel", "Ana", "Raúl",
-    ],
-    "fr": [
-        "Camille", "Louis", "Léa", "Gabriel", "Chloé", "Hugo", "Manon", "Arthur", "Inès", "Jules",
-        "Sarah", "Lucas", "Juliette", "Nathan", "Emma", "Théo", "Clara", "Raphaël", "Louise", "Antoine",
-        "Margaux", "Maxime", "Zoé", "Baptiste", "Alice", "Paul", "Élodie", "Thomas", "Anaïs", "Mathieu",
-    ],
-    "de": [
-        "Lukas", "Anna", "Leon", "Mia", "Finn", "Hannah", "Jonas", "Lena", "Paul", "Emilia",
-        "Felix", "Laura", "Maximilian", "Sophie", "Elias", "Marie", "Jan", "Lea", "Tobias", "Johanna",
-        "Niklas", "Clara", "Moritz", "Katharina", "Simon", "Julia", "David", "Sarah", "Florian", "Nina",
-    ],
-}
 
-FAMILY_NAMES = {
-    "en": [
-        "Smith", "Johnson", "Williams", "Brown", "Taylor", "Wilson", "Davies", "Evans", "Thomas", "Roberts",
-        "Walker", "Wright", "Hughes", "Green", "Hall", "Clarke", "Patel", "Khan", "Murphy", "Kelly",
-        "Lewis", "Harris",
-    ],
-    "zh": [
-        "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周",
-        "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗",
-        "郑", "梁",
-    ],
-    "es": [
-        "García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Sánchez", "Pérez", "Gómez", "Martín",
-        "Jiménez", "Ruiz", "Hernández", "Díaz", "Moreno", "Muñoz", "Álvarez", "Romero", "Navarro", "Torres",
-        "Ramírez", "Vargas",
-    ],
-    "fr": [
-        "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-        "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier",
-        "Girard", "Bonnet",
-    ],
-    "de": [
-        "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann",
-        "Koch", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz", "Zimmermann", "Braun", "Krüger",
-        "Hartmann", "Lange",
-    ],
-}
+def _space_separated(by_language: dict[str, str]) -> dict[str, list[str]]:
+    """Names hold no spaces, so each language's list is written as one line of space-separated names."""
+    return {lang: names.split() for lang, names in by_language.items()}
+
+
+GIVEN_NAMES = _space_separated({
+    "en": "Emma Oliver Sophie James Grace Liam Chloe Noah Amelia Jack Olivia Harry Mia Ethan Isla Thomas Lucy Daniel Hannah Samuel Ella Ryan Megan Lucas Zoe Adam Ruby Nathan Jessica Owen Priya Aisha",
+    "zh": "小明 婷婷 建国 丽华 志强 秀英 子涵 浩然 欣怡 俊杰 雨桐 梓轩 思雨 宇航 佳怡 文博 晓燕 国强 美玲 海涛 静怡 家豪 诗琪 明辉 雪梅 天宇 晨曦 嘉欣 志伟 慧敏 一鸣 若曦",
+    "es": "Lucía Mateo Sofía Hugo Martina Pablo Valeria Daniel Carmen Javier Paula Alejandro Elena Diego Laura Sergio Marta Álvaro Irene Carlos Claudia Adrián Sara Manuel Andrea Jorge Natalia Miguel Ana Raúl",
+    "fr": "Camille Louis Léa Gabriel Chloé Hugo Manon Arthur Inès Jules Sarah Lucas Juliette Nathan Emma Théo Clara Raphaël Louise Antoine Margaux Maxime Zoé Baptiste Alice Paul Élodie Thomas Anaïs Mathieu",
+    "de": "Lukas Anna Leon Mia Finn Hannah Jonas Lena Paul Emilia Felix Laura Maximilian Sophie Elias Marie Jan Lea Tobias Johanna Niklas Clara Moritz Katharina Simon Julia David Sarah Florian Nina",
+})
+
+FAMILY_NAMES = _space_separated({
+    "en": "Smith Johnson Williams Brown Taylor Wilson Davies Evans Thomas Roberts Walker Wright Hughes Green Hall Clarke Patel Khan Murphy Kelly Lewis Harris",
+    "zh": "王 李 张 刘 陈 杨 黄 赵 吴 周 徐 孙 马 朱 胡 郭 何 高 林 罗 郑 梁",
+    "es": "García Fernández González Rodríguez López Martínez Sánchez Pérez Gómez Martín Jiménez Ruiz Hernández Díaz Moreno Muñoz Álvarez Romero Navarro Torres Ramírez Vargas",
+    "fr": "Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy Moreau Simon Laurent Lefebvre Michel Garcia David Bertrand Roux Vincent Fournier Girard Bonnet",
+    "de": "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Koch Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hartmann Lange",
+})

@@ -141,14 +141,9 @@ def test_the_engine_loads_once_and_answers_many(engine, built):
 
 
 def test_the_live_answer_page_answers_a_picked_example(use_built):
-    from streamlit.testing.v1 import AppTest
+    from tests.app_pages import open_page
 
-    from service_insight.settings import PROJECT_ROOT
-
-    at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("dashboards/pages/answer.py")
-    at.run()
+    at = open_page("dashboards/pages/answer.py", timeout=180)
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox[0].select("Angry, wants a person")
     next(b for b in at.button if b.label == "Answer").click()

@@ -6,9 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from service_insight.settings import PROJECT_ROOT
+from tests.app_pages import open_page
 from tests.conftest import point_settings_at
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGES = ["dashboards/pages/overview.py", "dashboards/pages/answer.py", "dashboards/pages/data_quality.py", "dashboards/pages/value.py",
          "dashboards/pages/forecast.py", "dashboards/pages/tickets.py",
          "dashboards/pages/emotion.py", "dashboards/pages/quality.py", "dashboards/pages/knowledge_graph.py",
@@ -16,15 +16,6 @@ PAGES = ["dashboards/pages/overview.py", "dashboards/pages/answer.py", "dashboar
          "dashboards/pages/review.py", "dashboards/pages/virtual_agent.py", "dashboards/pages/simulator.py"]
 
 pytestmark = pytest.mark.slow
-
-
-def run_page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return at
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +35,14 @@ def planted_pii(built) -> set[str]:
 def test_page_renders_without_exception_and_shows_no_planted_pii(use_built, planted_pii, page):
     from tests.page_text import find_leaks
 
-    at = run_page(page)
+    at = open_page(page)
     assert not at.exception, [e.value for e in at.exception]
     assert at.title
     assert not find_leaks(at, planted_pii)  # tables, captions, labels, options, chart data: everything sent
 
 
 def test_overview_shows_the_kpis_of_the_period(use_built):
-    at = run_page()
+    at = open_page()
     labels = [m.label for m in at.metric]
     assert {"Contacts", "Avg handle time", "First-contact resolution", "Transfer rate", "Abandonment",
             "Cost per contact", "CSAT (1-5)", "NPS"} <= set(labels)
@@ -60,7 +51,7 @@ def test_overview_shows_the_kpis_of_the_period(use_built):
 
 
 def test_channel_filter_narrows_the_overview(use_built):
-    at = run_page()
+    at = open_page()
     everything = int(next(m for m in at.metric if m.label == "Contacts").value.replace(",", ""))
     at.sidebar.multiselect(key="channels").set_value(["email"]).run()
     email_only = int(next(m for m in at.metric if m.label == "Contacts").value.replace(",", ""))
@@ -68,7 +59,7 @@ def test_channel_filter_narrows_the_overview(use_built):
 
 
 def test_data_quality_page_lists_the_quarantine(use_built):
-    at = run_page("dashboards/pages/data_quality.py")
+    at = open_page("dashboards/pages/data_quality.py")
     labels = {m.label: m.value for m in at.metric}
     assert labels["Counts reconcile"] == "yes"
     assert int(labels["Quarantined"].replace(",", "")) == sum(use_built.summary["injected_bad_rows"].values())
@@ -82,7 +73,7 @@ def test_data_quality_page_lists_the_quarantine(use_built):
 def test_pages_show_an_empty_state_before_the_first_build(tmp_path):
     point_settings_at(tmp_path)
     for page in [None, *PAGES[1:]]:
-        at = run_page(page)
+        at = open_page(page)
         assert not at.exception
         assert any("snapshot" in i.value.lower() for i in at.info)
 
@@ -95,7 +86,7 @@ def test_the_menu_has_sections_and_the_root_opens_the_overview(tmp_path):
     scripts = [str(p._page.relative_to(PROJECT_ROOT)) for p in MENU]
     assert sorted(scripts) == sorted(PAGES) and len(scripts) == len(set(scripts))  # every page once
     point_settings_at(tmp_path)
-    at = run_page(None)  # "/" hands over to the Overview at its own URL (/overview)
+    at = open_page(None)  # "/" hands over to the Overview at its own URL (/overview)
     assert not at.exception and "Overview" in [t.value for t in at.title]
 
 
@@ -108,7 +99,7 @@ def test_streamlit_run_of_the_frame_itself_serves_the_overview(use_built):
 
 
 def test_the_admin_page_says_where_the_locale_comes_from(use_built):
-    at = run_page("dashboards/pages/admin.py")
+    at = open_page("dashboards/pages/admin.py")
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)
     assert f"Asia/Shanghai (from {use_built.data_dir / 'settings.toml'})" in text  # the sample's own file

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.ml_views import create_ml_input_views
+from tests.ml_views import connector, create_ml_input_views
 
 pytestmark = pytest.mark.slow
 
@@ -165,6 +164,15 @@ def test_zero_and_few_shot_intent_beat_chance_and_reach_the_mart(use_built):
     assert (rows["few_shot_intent"] == rows["reviewed_intent"]).mean() >= 0.4
 
 
+def _stage_turns(c, rows) -> None:
+    """A tiny warehouse's schemas and its staged turns: rows of (conversation_id, turn_index, speaker, text)."""
+    for schema in ("staging", "intermediate"):
+        c.execute(f"create schema {schema}")
+    c.execute("create table staging.stg_raw__turns (conversation_id varchar, turn_index integer, speaker varchar, "
+              "text varchar)")
+    c.executemany("insert into staging.stg_raw__turns values (?, ?, ?, ?)", rows)
+
+
 def test_discovery_flags_a_topic_the_taxonomy_lacks(tmp_path):
     """Contacts about something no intent covers form a cluster flagged as a candidate new intent."""
     from ml.embeddings import get_embedder
@@ -194,11 +202,7 @@ def test_discovery_flags_a_topic_the_taxonomy_lacks(tmp_path):
         rows.append((f"C{n:04d}", 0, "customer", t))
         n += 1
     with duckdb.connect(str(db)) as c:
-        for schema in ("staging", "intermediate"):
-            c.execute(f"create schema {schema}")
-        c.execute("create table staging.stg_raw__turns (conversation_id varchar, turn_index integer, speaker varchar, "
-                  "text varchar)")
-        c.executemany("insert into staging.stg_raw__turns values (?, ?, ?, ?)", rows)
+        _stage_turns(c, rows)
         c.execute("create table intermediate.int_annotations__agreed_intents (conversation_id varchar, intent varchar, "
                   "annotators integer)")
         c.executemany("insert into intermediate.int_annotations__agreed_intents values (?, ?, ?)", labels)
@@ -211,14 +215,7 @@ def test_discovery_flags_a_topic_the_taxonomy_lacks(tmp_path):
             ("KB3", "refund_status", "When will my refund arrive", "- Refunds reach your card within 5 days."),
         ])
 
-    @contextmanager
-    def connect():
-        conn = duckdb.connect(str(db))
-        try:
-            yield conn
-        finally:
-            conn.close()
-
+    connect = connector(db)
     embedder = get_embedder()
     assert index_knowledge_base(connect, embedder)["embedded"] == 6
     assert index_knowledge_base(connect, embedder)["embedded"] == 0  # nothing new: nothing re-embedded
@@ -237,11 +234,7 @@ def test_discovery_flags_a_topic_the_taxonomy_lacks(tmp_path):
 
 def _tiny_turn_warehouse(db, rows, labels, voice=()):
     with duckdb.connect(str(db)) as c:
-        for schema in ("staging", "intermediate"):
-            c.execute(f"create schema {schema}")
-        c.execute("create table staging.stg_raw__turns (conversation_id varchar, turn_index integer, "
-                  "speaker varchar, text varchar)")
-        c.executemany("insert into staging.stg_raw__turns values (?, ?, ?, ?)", rows)
+        _stage_turns(c, rows)
         c.execute("create table intermediate.int_turn_labels__agreed (conversation_id varchar, turn_index integer, "
                   "label_kind varchar, label varchar, annotators integer)")
         c.executemany("insert into intermediate.int_turn_labels__agreed values (?, ?, ?, ?, 2)", labels)
@@ -252,16 +245,7 @@ def _tiny_turn_warehouse(db, rows, labels, voice=()):
             c.executemany("insert into staging.stg_raw__voice_features values (?, ?, ?, 'customer', ?, ?, ?, ?)",
                           voice)
         create_ml_input_views(c)
-
-    @contextmanager
-    def connect():
-        conn = duckdb.connect(str(db))
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    return connect
+    return connector(db)
 
 
 FAST = dict(candidates=("char_tfidf",))  # the cheapest candidate: these tests are about retraining and scoring

@@ -658,12 +658,9 @@ def test_rerunning_the_forecast_gives_the_same_rows(use_built, tmp_path):
 
 @pytest.mark.slow
 def test_forecast_page_shows_our_peak_recall_beside_the_articles(use_built):
-    from streamlit.testing.v1 import AppTest
+    from tests.app_pages import open_page
 
-    at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("dashboards/pages/forecast.py")
-    at.run()
+    at = open_page("dashboards/pages/forecast.py")
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Peak recall claimed by the article"] == "83%"

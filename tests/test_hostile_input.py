@@ -23,12 +23,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from service_insight.settings import PROJECT_ROOT
+from tests.app_pages import open_page
 from tests.fault_build import materialize_env, run_materialize
 from tests.hostile_corpus import (
     HOSTILE_CITY, HOSTILE_CUSTOMER, HTML_INJECTION, JINJA_INJECTION, MARKDOWN_INJECTION, PAYLOADS, SQL_INJECTION, UNICODE_TEXT,
 )
 from tests.page_text import find_leaks, page_texts
-from tests.test_dashboards import APP, PAGES
+from tests.test_dashboards import PAGES
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -115,15 +116,6 @@ def test_injection_strings_changed_no_table(faulted_build):
     assert turns == faulted_build.summary["turns"] + len(faulted_build.corpus.turn_keys)
 
 
-def _render(page: str | None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return at
-
-
 def _planted_pii(build) -> set[str]:
     pii = pd.read_parquet(build.data_dir / "ground_truth" / "truth_pii.parquet")
     return set(pii["value"]) | set(build.corpus.planted_pii)
@@ -145,7 +137,7 @@ def test_every_page_renders_shows_hostile_text_as_text_and_leaks_no_pii(use_faul
     pii = _planted_pii(use_faulted)
     problems = {}
     for page in PAGES:
-        at = _render(page)
+        at = open_page(page, timeout=120)
         if page.endswith("data_quality.py"):  # the page really shows this build's hostile files
             assert find_leaks(at, {"conversations_", "_hostile.jsonl"}) == ["_hostile.jsonl", "conversations_"]
         issues = [f"exception: {e.value}" for e in at.exception]
@@ -159,7 +151,7 @@ def test_every_page_renders_shows_hostile_text_as_text_and_leaks_no_pii(use_faul
 
 
 def test_live_answer_treats_a_hostile_message_as_text(use_faulted):
-    at = _render("dashboards/pages/answer.py")
+    at = open_page("dashboards/pages/answer.py", timeout=120)
     message = f"{MARKDOWN_INJECTION} {HTML_INJECTION} 我的包裹在哪里 where is my parcel"
     at.text_area[0].set_value(message)
     next(b for b in at.button if b.label == "Answer").click()
@@ -170,7 +162,7 @@ def test_live_answer_treats_a_hostile_message_as_text(use_faulted):
 
 
 def test_knowledge_graph_search_for_a_hostile_name_is_text(use_faulted):
-    at = _render("dashboards/pages/knowledge_graph.py")
+    at = open_page("dashboards/pages/knowledge_graph.py", timeout=120)
     at.text_input(key="kg_search").set_value("tracker.invalid").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="kg_pick").options[0].startswith(HOSTILE_CITY)  # the hostile node is the centre...

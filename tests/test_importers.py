@@ -460,16 +460,12 @@ examples = ["my phone keeps crashing", "the battery dies quickly", "screen froze
 
 def page_of(data_dir, page: str):
     """A dashboard page rendered in AppTest over this data folder, checked for exceptions."""
-    from streamlit.testing.v1 import AppTest
-
+    from tests.app_pages import open_page
     from tests.conftest import point_settings_at
 
     with mock.patch.dict(os.environ):  # later tests keep the settings they had
         point_settings_at(data_dir)
-        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
-        at.run()
-        at.switch_page(f"dashboards/pages/{page}.py")
-        at.run()
+        at = open_page(f"dashboards/pages/{page}.py")
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -511,15 +507,13 @@ def test_a_build_over_imported_exports_publishes_every_contact_with_no_handle_an
 
 @pytest.mark.slow
 def test_the_overview_of_imported_exports_says_why_a_figure_is_missing(imported_build):
-    from streamlit.testing.v1 import AppTest
-
+    from tests.app_pages import open_page
     from tests.conftest import point_settings_at
 
     data_dir = imported_build[0]
     with mock.patch.dict(os.environ):  # later tests keep the settings they had
         point_settings_at(data_dir)
-        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
-        at.run()
+        at = open_page()
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m for m in at.metric}
     assert metrics["NPS"].value == "–" and "no survey answer with an NPS score" in metrics["NPS"].help
@@ -623,18 +617,14 @@ def test_two_blind_reviewers_and_an_adjudicator_label_through_the_review_page(im
     """The Review page on a warehouse with no labels: a reviewer labels the least certain conversation,
     the second reviewer is offered the same one (to complete the pair) without seeing the first label,
     their disagreement reaches a third person, and every label lands as a landing file under its login."""
-    from streamlit.testing.v1 import AppTest
-
+    from tests.app_pages import open_page
     from tests.conftest import point_settings_at
     from warehouse.review import written_labels
 
     data_dir = imported_build[0]
 
     def open_review(name):
-        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
-        at.run()
-        at.switch_page("dashboards/pages/review.py")
-        at.run()
+        at = open_page("dashboards/pages/review.py")
         at.text_input(key="reviewer_name").input(name).run()
         assert not at.exception, [e.value for e in at.exception]
         return at

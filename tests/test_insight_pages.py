@@ -15,20 +15,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards.graph_layout import radial_layout
-from service_insight.settings import PROJECT_ROOT, get_settings
+from service_insight.settings import get_settings
+from tests.app_pages import open_page
 from tests.conftest import point_settings_at
 from warehouse.snapshot import current
-
-APP = str(PROJECT_ROOT / "streamlit_app.py")
 
 pytestmark = pytest.mark.slow
 
 
 def run_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page(f"dashboards/pages/{page}.py")
-    at.run()
+    at = open_page(f"dashboards/pages/{page}.py", timeout=120)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -11,7 +11,7 @@ import pytest
 
 from ml.classifier import TrainConfig, build_tokenizer, new_small_bert, predict, train_text_classifier
 from tests.conftest import point_settings_at
-from tests.ml_views import create_ml_input_views
+from tests.ml_views import connector, create_ml_input_views
 from sample_data.core import GeneratorConfig
 from sample_data.writer import generate
 
@@ -91,13 +91,18 @@ def _two_class_data():
     return texts, labels
 
 
+def _user_checkpoint(path: Path, texts: list[str], hidden_size: int, head_labels: list[str]) -> Path:
+    """A user's own small encoder (random init, with its tokenizer) saved as a checkpoint folder."""
+    tokenizer = build_tokenizer(texts, vocab_size=500)
+    cfg = TrainConfig(hidden_size=hidden_size, layers=1, heads=2)
+    new_small_bert(tokenizer, head_labels, cfg).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def test_a_user_checkpoint_path_is_fine_tuned(tmp_path):
     texts, labels = _two_class_data()
-    user_ckpt = tmp_path / "my-bert"
-    tokenizer = build_tokenizer(texts, vocab_size=500)
-    cfg = TrainConfig(hidden_size=64, layers=1, heads=2)
-    new_small_bert(tokenizer, ["a", "b", "c"], cfg).save_pretrained(user_ckpt)  # a 3-label head on purpose
-    tokenizer.save_pretrained(user_ckpt)
+    user_ckpt = _user_checkpoint(tmp_path / "my-bert", texts, 64, ["a", "b", "c"])  # a 3-label head on purpose
     result = train_text_classifier(texts[:60], labels[:60], tmp_path / "tuned", texts[60:], labels[60:],
                                    base=str(user_ckpt), cfg=TrainConfig(epochs=40, base_learning_rate=1e-3))
     assert result.base == str(user_ckpt)
@@ -110,10 +115,7 @@ def test_a_user_checkpoint_path_is_fine_tuned(tmp_path):
 def test_linear_probe_head_starts_fine_tuning_from_the_frozen_baseline(tmp_path):
     """LP-FT: with no fine-tuning step at all, the head copied from the probe already classifies."""
     texts, labels = _two_class_data()
-    user_ckpt = tmp_path / "encoder"
-    tokenizer = build_tokenizer(texts, vocab_size=500)
-    new_small_bert(tokenizer, ["x"], TrainConfig(hidden_size=64, layers=1, heads=2)).save_pretrained(user_ckpt)
-    tokenizer.save_pretrained(user_ckpt)
+    user_ckpt = _user_checkpoint(tmp_path / "encoder", texts, 64, ["x"])
     probe_only = TrainConfig(epochs=1, base_learning_rate=1e-12, pooling="mean_normalized",
                              head_init="linear_probe", probe_c=100.0, device="cpu")
     result = train_text_classifier(texts[:60], labels[:60], tmp_path / "lp", texts[60:], labels[60:],
@@ -128,10 +130,7 @@ def test_linear_probe_head_starts_fine_tuning_from_the_frozen_baseline(tmp_path)
 
 def test_linear_probe_needs_mean_pooling(tmp_path):
     texts, labels = _two_class_data()
-    user_ckpt = tmp_path / "encoder"
-    tokenizer = build_tokenizer(texts, vocab_size=500)
-    new_small_bert(tokenizer, ["x"], TrainConfig(hidden_size=32, layers=1, heads=2)).save_pretrained(user_ckpt)
-    tokenizer.save_pretrained(user_ckpt)
+    user_ckpt = _user_checkpoint(tmp_path / "encoder", texts, 32, ["x"])
     with pytest.raises(ValueError, match="mean"):
         train_text_classifier(texts, labels, tmp_path / "lp", base=str(user_ckpt),
                               cfg=TrainConfig(epochs=1, head_init="linear_probe", device="cpu"))
@@ -217,21 +216,13 @@ def _staged_warehouse(path: Path, texts: list[str], labels: list[str]) -> None:
 
 
 def test_intent_task_retrains_only_on_new_labels_and_rescores_changed_text(tmp_path):
-    from contextlib import contextmanager
-
     from ml.intent import score_new_conversations, train_if_labels_changed
 
     texts, labels = _two_class_data()
     db = tmp_path / "w.duckdb"
     _staged_warehouse(db, texts, labels)
 
-    @contextmanager
-    def connect():
-        c = duckdb.connect(str(db))
-        try:
-            yield c
-        finally:
-            c.close()
+    connect = connector(db)
 
     models = tmp_path / "models"
     status, facts = train_if_labels_changed(connect, models)

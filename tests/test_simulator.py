@@ -103,9 +103,7 @@ def test_simulate_from_the_command_line(use_built, tmp_path, capsys):
 def test_the_page_runs_a_case_and_lands_the_session(use_built, tmp_path):
     """Start a case the curriculum picks, answer it, and find the session in the landing folder, valid."""
     import duckdb
-    from streamlit.testing.v1 import AppTest
-
-    from service_insight.settings import PROJECT_ROOT
+    from tests.app_pages import open_page
     from tests.conftest import point_settings_at
     from warehouse.ingest import load_source
     from warehouse.sources import SOURCE_BY_NAME
@@ -113,10 +111,7 @@ def test_the_page_runs_a_case_and_lands_the_session(use_built, tmp_path):
     with mock.patch.dict(os.environ):
         point_settings_at(use_built.data_dir)
         os.environ["SI_LANDING_DIR"] = str(tmp_path / "landing")
-        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=180)
-        at.run()
-        at.switch_page("dashboards/pages/simulator.py")
-        at.run()
+        at = open_page("dashboards/pages/simulator.py", timeout=180)
         assert not at.exception, [e.value for e in at.exception]
         at.text_input(key="sim_trainee").set_value("Trainee Tess").run()
         at.button[0].click().run()

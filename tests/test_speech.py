@@ -112,9 +112,7 @@ def test_the_virtual_agent_answers_a_typed_question_aloud_from_the_imported_thre
     reasons, and the customer's rating."""
     import json
 
-    from streamlit.testing.v1 import AppTest
-
-    from service_insight.settings import PROJECT_ROOT
+    from tests.app_pages import open_page
     from tests.conftest import point_settings_at
 
     brand = tmp_path / "brand.toml"
@@ -123,10 +121,7 @@ def test_the_virtual_agent_answers_a_typed_question_aloud_from_the_imported_thre
     with mock.patch.dict(os.environ):
         point_settings_at(imported_build[0])
         os.environ.update(SI_LANDING_DIR=str(tmp_path / "landing"), SI_BRAND_FILE=str(brand))
-        at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=120)
-        at.run()
-        at.switch_page("dashboards/pages/virtual_agent.py")
-        at.run()
+        at = open_page("dashboards/pages/virtual_agent.py", timeout=120)
         assert not at.exception, [e.value for e in at.exception]
         at.chat_input[0].set_value("@AppleSupport 11.1 on an iPhone 7").run()
         assert not at.exception, [e.value for e in at.exception]

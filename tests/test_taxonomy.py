@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from ml.taxonomy import cluster_terms, load_taxonomy, parse_taxonomy, suggest_toml, terms
+from tests.ml_views import connector
 
 TAXONOMY = """
 [[intent]]
@@ -130,19 +131,9 @@ def _warehouse(path, reviewed: dict[str, str] | None = None):
 
 @pytest.fixture
 def warehouse(tmp_path):
-    from contextlib import contextmanager
-
     path = tmp_path / "w.duckdb"
     truth = _warehouse(path)
-
-    @contextmanager
-    def connect():
-        conn = duckdb.connect(str(path))
-        try:
-            yield conn
-        finally:
-            conn.close()
-    return connect, truth
+    return connector(path), truth
 
 
 def test_day_one_intents_come_from_the_taxonomy_without_labels_or_knowledge_base(warehouse):

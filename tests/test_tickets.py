@@ -166,14 +166,9 @@ def test_rerunning_dbt_adds_no_duplicate_tickets(use_built, tmp_path):
 
 
 def test_tickets_page_shows_the_queue_sla_and_the_article_bar(use_built):
-    from streamlit.testing.v1 import AppTest
+    from tests.app_pages import open_page
 
-    from service_insight.settings import PROJECT_ROOT
-
-    at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("dashboards/pages/tickets.py")
-    at.run()
+    at = open_page("dashboards/pages/tickets.py")
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Tickets"].replace(",", "")) > 0

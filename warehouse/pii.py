@@ -379,10 +379,7 @@ def _find_id_card(raw: str, t: _Text) -> Iterator[tuple[int, int]]:
         if nir_ok(m.group().replace(" ", "")):
             yield m.span()
     # Any document number right after its name ("Personalausweisnummer L01X00T47", "证件号 ...").
-    for cue in _ID_DOC_CUE.finditer(t.lower):
-        m = _ID_TOKEN.search(norm, cue.end(), min(len(norm), cue.end() + 25))
-        if m and not _between_has_sentence_end(norm, cue.end(), m.start()):
-            yield m.span()
+    yield from _named_value(t, _ID_DOC_CUE, _ID_TOKEN, 25)
 
 
 _ABBREVIATION = re.compile(r"(?i)\b(?:no|nr|núm|num|n°|tel|ref)\.")
@@ -392,6 +389,15 @@ def _between_has_sentence_end(text: str, a: int, b: int) -> bool:
     """Whether a sentence ends between a cue and a value ("no." and similar abbreviations do not end one)."""
     between = _ABBREVIATION.sub("", text[a:b])
     return any(ch in ".;!?。；！？\n" for ch in between)
+
+
+def _named_value(t: _Text, cue: re.Pattern, value: re.Pattern, reach: int) -> Iterator[tuple[int, int]]:
+    """The first ``value`` within ``reach`` characters after each ``cue`` that names it, in the same sentence."""
+    norm = t.norm
+    for c in cue.finditer(t.lower):
+        m = value.search(norm, c.end(), min(len(norm), c.end() + reach))
+        if m and not _between_has_sentence_end(norm, c.end(), m.start()):
+            yield m.span()
 
 
 _SSN = re.compile(r"(?<![A-Za-z0-9])(?<![0-9][.,\-/ ])(\d{3})([\- ]?)(\d{2})\2(\d{4})(?![A-Za-z0-9])(?![.,\-/ ]\d)")
@@ -409,11 +415,7 @@ _PASSPORT_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=(?:[A-Z]*\d){3})[A-Z0-9]{6,9}(
 
 
 def _find_passport(raw: str, t: _Text) -> Iterator[tuple[int, int]]:
-    norm = t.norm
-    for cue in _PASSPORT_CUE.finditer(t.lower):
-        m = _PASSPORT_TOKEN.search(norm, cue.end(), min(len(norm), cue.end() + 30))
-        if m and not _between_has_sentence_end(norm, cue.end(), m.start()):
-            yield m.span()
+    yield from _named_value(t, _PASSPORT_CUE, _PASSPORT_TOKEN, 30)
 
 
 # ------------------------------------------------------------------ network
@@ -731,10 +733,7 @@ def _find_plate(raw: str, t: _Text) -> Iterator[tuple[int, int]]:
     if t.cjk:
         for m in _CN_PLATE.finditer(norm):
             yield m.span()
-    for cue in _PLATE_CUE.finditer(t.lower):
-        m = _PLATE.search(norm, cue.end(), min(len(norm), cue.end() + 25))
-        if m and not _between_has_sentence_end(norm, cue.end(), m.start()):
-            yield m.span()
+    yield from _named_value(t, _PLATE_CUE, _PLATE, 25)
 
 
 _WECHAT_ID = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z][A-Za-z0-9_\-]{5,19}(?![A-Za-z0-9_\-])")

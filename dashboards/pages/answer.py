@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.access import can_see_text
-from dashboards.data import query, snapshot
-from dashboards.widgets import empty_state, escape_markdown as esc
+from dashboards.data import query
+from dashboards.widgets import escape_markdown as esc, page_snapshot
 
 EXAMPLES = {
     "English: damaged item": "The headphones I ordered arrived broken, I want a replacement",
@@ -29,11 +29,7 @@ def _engine(version: str):
     return engine_from_settings()
 
 
-st.title("Live answer")
-ref = snapshot()
-if ref is None:
-    empty_state()
-    st.stop()
+ref = page_snapshot("Live answer")
 if not all(t in ref.tables for t in ("marts.dim_kb_passages", "marts.dim_intent_prototypes")):
     st.info("This snapshot was published before the answer view existed: run a build (`make materialize`) and the "
             "knowledge base and intent prototypes it needs will be published.", icon=":material/hourglass_empty:")

@@ -12,10 +12,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboards.data import current_filters, has_table, query
+from dashboards.data import query
 from dashboards.transcript import TurnNote, render_transcript
 from dashboards.access import can_see_text
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, explain_no_rows, page_filters, require_marts
 
 EMOTION_COLOURS = {"angry": "#d62728", "anxious": "#ff7f0e", "confused": "#bcbd22", "neutral": "#9e9e9e",
                    "satisfied": "#2ca02c"}
@@ -24,15 +24,9 @@ EMOTION_COLOURS = {"angry": "#d62728", "anxious": "#ff7f0e", "confused": "#bcbd2
 ZERO_SHOT_FIGURES = ("0.38 in English and 0.43 in Chinese, against 0.12 and 0.25 for always guessing the commonest "
                      "emotion; a model trained on labels reaches about 0.61")
 
-st.title("Emotion")
-filters = current_filters()
-if filters is None:
-    empty_state()
-    st.stop()
-if not has_table("fct_turn_readings") or not has_table("fct_emotion_alerts"):
-    st.info("This snapshot has no emotion readings yet (marts.fct_turn_readings / fct_emotion_alerts). "
-            "Run a build with the enrichment assets (`make materialize`).", icon=":material/hourglass_empty:")
-    st.stop()
+filters = page_filters("Emotion")
+require_marts("This snapshot has no emotion readings yet (marts.fct_turn_readings / fct_emotion_alerts). "
+              "Run a build with the enrichment assets (`make materialize`).", "fct_turn_readings", "fct_emotion_alerts")
 
 where, params = filters.where("c.started_date", "c.channel", "c.final_queue_id")
 
@@ -75,12 +69,11 @@ alerts = query(f"""
 
 if daily.empty:
     read = query("select count(*) as n from marts.fct_turn_readings where speaker = 'customer' and emotion is not null")
-    if read.empty or int(read.iloc[0]["n"]) == 0:
-        st.info("No emotion readings yet: no emotion model has been trained on this warehouse, so no customer turn "
-                "has an emotion. It trains once reviewers have agreed on enough labelled customer turns (the "
-                "Models page shows what each model has).", icon=":material/hourglass_empty:")
-    else:
-        st.info("No customer turn with an emotion reading in this period for the chosen channels and queues.")
+    explain_no_rows(read.empty or int(read.iloc[0]["n"]) == 0,
+                    "No emotion readings yet: no emotion model has been trained on this warehouse, so no customer "
+                    "turn has an emotion. It trains once reviewers have agreed on enough labelled customer turns (the "
+                    "Models page shows what each model has).",
+                    "No customer turn with an emotion reading in this period for the chosen channels and queues.")
     st.stop()
 
 zero_shot = query(f"""

@@ -6,19 +6,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state, escape_markdown as esc
+from dashboards.data import has_table, query
+from dashboards.widgets import download_button, escape_markdown as esc, page_filters, require_marts
 from ml.forecasting import ARTICLE_PEAK_RECALL
 
-st.title("Forecast and staffing")
-filters = current_filters()
-if filters is None:
-    empty_state()
-    st.stop()
-if not has_table("fct_volume_forecast"):
-    st.info("This snapshot has no forecasts yet: the forecasting models (fct_volume_forecast, fct_staffing_plan, "
-            "fct_forecast_backtest) run with the next build.", icon=":material/hourglass_empty:")
-    st.stop()
+filters = page_filters("Forecast and staffing")
+require_marts("This snapshot has no forecasts yet: the forecasting models (fct_volume_forecast, fct_staffing_plan, "
+              "fct_forecast_backtest) run with the next build.", "fct_volume_forecast")
 
 series = query("""
     select distinct channel, queue_id from marts.fct_volume_forecast

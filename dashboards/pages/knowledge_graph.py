@@ -13,9 +13,9 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboards.data import has_table, query, snapshot
+from dashboards.data import query
 from dashboards.graph_layout import network_figure
-from dashboards.widgets import download_button, empty_state, escape_markdown as esc
+from dashboards.widgets import download_button, escape_markdown as esc, page_snapshot, require_marts
 from ml.knowledge_graph import Neighbourhood, answer_path, neighbourhood, search_nodes
 
 
@@ -84,15 +84,9 @@ def _on_back() -> None:
         st.session_state["kg_centre"] = trail[-1]
 
 
-st.title("Knowledge graph")
-ref = snapshot()
-if ref is None:
-    empty_state()
-    st.stop()
-if not has_table("kg_nodes") or not has_table("kg_edges"):
-    st.info("This snapshot has no knowledge graph yet (marts.kg_nodes / kg_edges). Run a build "
-            "(`make materialize`) and it is published with the other marts.", icon=":material/hourglass_empty:")
-    st.stop()
+ref = page_snapshot("Knowledge graph")
+require_marts("This snapshot has no knowledge graph yet (marts.kg_nodes / kg_edges). Run a build "
+              "(`make materialize`) and it is published with the other marts.", "kg_nodes", "kg_edges")
 version, path = ref.version, str(ref.path)
 
 types = query("select node_type, count(*) as nodes from marts.kg_nodes group by 1 order by nodes desc")

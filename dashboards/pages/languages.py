@@ -13,8 +13,10 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.access import text_allowed_or_notice
-from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state, escape_markdown as esc, plain
+from dashboards.data import has_table, query
+from dashboards.widgets import (
+    download_button, escape_markdown as esc, number_formats, page_filters, plain, require_marts,
+)
 from service_insight.settings import get_settings
 
 CONVERSATION_LANGUAGE = """
@@ -36,15 +38,9 @@ CONVERSATION_LANGUAGE = """
     )
 """
 
-st.title("Languages")
-filters = current_filters()
-if filters is None:
-    empty_state()
-    st.stop()
-if not has_table("fct_turn_translations"):
-    st.info("This snapshot has no language readings yet (marts.fct_turn_translations). Run a build with the "
-            "translation assets (`make materialize`).", icon=":material/hourglass_empty:")
-    st.stop()
+filters = page_filters("Languages")
+require_marts("This snapshot has no language readings yet (marts.fct_turn_translations). Run a build with the "
+              "translation assets (`make materialize`).", "fct_turn_translations")
 
 where, params = filters.where("c.started_date", "c.channel", "c.final_queue_id")
 by_language = query(f"""
@@ -96,10 +92,7 @@ c1.plotly_chart(px.bar(plain(by_language, "language"), x="language", y="csat", r
 c2.plotly_chart(px.bar(plain(by_language, "language"), x="language", y="aht_seconds", text="aht_seconds",
                        labels={"language": "", "aht_seconds": "avg handle time (s)"}), width="stretch")
 st.dataframe(by_language, hide_index=True, width="stretch",
-             column_config={"share": st.column_config.NumberColumn(format="percent"),
-                            "fcr_rate": st.column_config.NumberColumn(format="percent"),
-                            "transfer_rate": st.column_config.NumberColumn(format="percent"),
-                            "abandonment_rate": st.column_config.NumberColumn(format="percent")})
+             column_config=number_formats("percent", "share", "fcr_rate", "transfer_rate", "abandonment_rate"))
 download_button(by_language, "languages.csv", "Download volume and quality by language (CSV)")
 
 st.subheader("Translation quality per language pair")

@@ -25,8 +25,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state, escape_markdown, plain
+from dashboards.data import has_table, query
+from dashboards.widgets import (
+    download_button, escape_markdown, explain_no_rows, number_formats, page_filters, plain, require_marts,
+)
 from service_insight.settings import get_settings
 
 # Reader label -> column of marts.fct_conversation_intents (fixed names, never user text).
@@ -53,15 +55,9 @@ def population_stability(before: pd.Series, after: pd.Series) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-st.title("Models")
-filters = current_filters()
-if filters is None:
-    empty_state()
-    st.stop()
-if not has_table("fct_conversation_intents"):
-    st.info("This snapshot has no model readings yet (marts.fct_conversation_intents). Run a build with the "
-            "enrichment assets (`make materialize`).", icon=":material/hourglass_empty:")
-    st.stop()
+filters = page_filters("Models")
+require_marts("This snapshot has no model readings yet (marts.fct_conversation_intents). Run a build with the "
+              "enrichment assets (`make materialize`).", "fct_conversation_intents")
 
 where, params = filters.where("i.started_date", "c.channel", "c.final_queue_id")
 FROM_INTENTS = ("from marts.fct_conversation_intents as i "
@@ -125,8 +121,7 @@ if not scored.empty:
     fig.update_xaxes(tickformat=".0%", range=(0, 1), title="accuracy on reviewed records")
     st.plotly_chart(fig, width="stretch")
 st.dataframe(versions, hide_index=True, width="stretch",
-             column_config={"accuracy_on_reviewed": st.column_config.NumberColumn(format="percent"),
-                            "held_out_accuracy": st.column_config.NumberColumn(format="percent")})
+             column_config=number_formats("percent", "accuracy_on_reviewed", "held_out_accuracy"))
 if versions[versions["task"] != "intent"]["accuracy_on_reviewed"].isna().any():
     st.caption("Emotion and quality-act accuracy needs the reviewed turn labels, which the marts publish only "
                "through fct_model_comparison: it appears here once a task has a second version to compare.")
@@ -177,13 +172,12 @@ pairs = query(f"""
     {FROM_INTENTS}
     where {where} and i.reviewed_intent is not null and i.{column} is not null
     group by all""", tuple(params))
-if pairs.empty and int(query("select count(*) as n from marts.fct_conversation_intents "
-                              "where reviewed_intent is not null").iloc[0]["n"]) == 0:
-    st.info("No conversation has a reviewed intent yet, so no reading can be compared with one: label contacts "
-            "on the Review page (two reviewers each) and the next build fills this matrix.",
-            icon=":material/hourglass_empty:")
-elif pairs.empty:
-    st.info("No reviewed conversation in this selection: widen the period to see the confusion matrix.")
+if pairs.empty:
+    explain_no_rows(int(query("select count(*) as n from marts.fct_conversation_intents "
+                              "where reviewed_intent is not null").iloc[0]["n"]) == 0,
+                    "No conversation has a reviewed intent yet, so no reading can be compared with one: label "
+                    "contacts on the Review page (two reviewers each) and the next build fills this matrix.",
+                    "No reviewed conversation in this selection: widen the period to see the confusion matrix.")
 else:
     labels = sorted(set(pairs["reviewed"]) | set(pairs["predicted"]))
     matrix = pairs.pivot(index="reviewed", columns="predicted", values="records") \
@@ -231,12 +225,12 @@ daily_quality = query(f"""
     {FROM_INTENTS}
     where {where} and i.predicted_intent is not null
     group by all order by day""", tuple(params))
-if daily_intents.empty and not model_versions:
-    st.info("No intent model has scored any contact yet, so there is no prediction to follow over time: the intents "
-            "of record come from the taxonomy or discovered topics until one is trained on reviewed labels.",
-            icon=":material/hourglass_empty:")
-elif daily_intents.empty:
-    st.info("No predictions in this selection.")
+if daily_intents.empty:
+    explain_no_rows(not model_versions,
+                    "No intent model has scored any contact yet, so there is no prediction to follow over time: the "
+                    "intents of record come from the taxonomy or discovered topics until one is trained on reviewed "
+                    "labels.",
+                    "No predictions in this selection.")
 else:
     totals = daily_intents.groupby("intent")["records"].sum().sort_values(ascending=False)
     top = set(totals.head(TOP_INTENTS).index)

@@ -6,14 +6,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboards.data import current_filters, query
-from dashboards.widgets import download_button, empty_state, format_delta, plain
+from dashboards.data import query
+from dashboards.widgets import download_button, format_delta, page_filters, plain
 
-st.title("Overview")
-filters = current_filters()
-if filters is None:
-    empty_state()
-    st.stop()
+filters = page_filters("Overview")
 
 KPI_SQL = """
     select

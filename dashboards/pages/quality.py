@@ -13,22 +13,16 @@ import html
 import plotly.express as px
 import streamlit as st
 
-from dashboards.data import current_filters, has_table, query
+from dashboards.data import query
 from dashboards.transcript import TurnNote, render_transcript
 from dashboards.access import can_see_text
-from dashboards.widgets import download_button, empty_state
+from dashboards.widgets import download_button, page_filters, require_marts
 
 GROUPS = {"Team": "k.team_id", "Agent": "k.agent_id"}  # fixed column names, never user text
 
-st.title("Quality")
-filters = current_filters()
-if filters is None:
-    empty_state()
-    st.stop()
-if not has_table("fct_qa_checks") or not has_table("fct_qa_scorecards"):
-    st.info("This snapshot has no QA scorecards yet (marts.fct_qa_checks / fct_qa_scorecards). "
-            "Run a build with the enrichment assets (`make materialize`).", icon=":material/hourglass_empty:")
-    st.stop()
+filters = page_filters("Quality")
+require_marts("This snapshot has no QA scorecards yet (marts.fct_qa_checks / fct_qa_scorecards). "
+              "Run a build with the enrichment assets (`make materialize`).", "fct_qa_checks", "fct_qa_scorecards")
 
 where, params = filters.where("c.started_date", "c.channel", "c.final_queue_id")
 

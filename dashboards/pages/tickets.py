@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboards.data import current_filters, has_table, query, snapshot
-from dashboards.widgets import download_button, empty_state, plain
+from dashboards.data import has_table, query, snapshot
+from dashboards.widgets import download_button, empty_state, explain_no_rows, page_filters, plain
 
 # The published case this page is measured against (vendor case study of automatic ticketing).
 ARTICLE_HANDLING_BEFORE_MIN = 4.2 * 60
@@ -22,21 +22,20 @@ ARTICLE_ERROR_AFTER = 0.015
 DUE_SOON_HOURS = 24
 PRIORITY_COLOURS = {"P1": "#c62828", "P2": "#ef6c00", "P3": "#f9a825", "P4": "#2e7d32"}
 
-st.title("Tickets")
-filters = current_filters()
-if snapshot() is None or filters is None or not has_table("fct_tickets"):
+filters = page_filters("Tickets")
+if snapshot() is None or not has_table("fct_tickets"):
     empty_state()
     st.stop()
 
 where, params = filters.where("started_date", "channel", "queue_id")
 tickets = query(f"select * from marts.fct_tickets where {where} order by created_at", tuple(params))
 if tickets.empty:
-    if int(query("select count(*) as n from marts.fct_tickets").iloc[0]["n"]) == 0:
-        st.info("No ticket has been raised in this warehouse: a ticket opens when an agent opens one, a wrap-up "
-                "code says so (ticket_created, escalated), the customer's last message reads upset, or the closing "
-                "says the matter is unresolved, and none of its contacts did.", icon=":material/task_alt:")
-    else:
-        st.info("No tickets in this period for the chosen channels and queues. Widen the filters in the sidebar.")
+    explain_no_rows(int(query("select count(*) as n from marts.fct_tickets").iloc[0]["n"]) == 0,
+                    "No ticket has been raised in this warehouse: a ticket opens when an agent opens one, a wrap-up "
+                    "code says so (ticket_created, escalated), the customer's last message reads upset, or the "
+                    "closing says the matter is unresolved, and none of its contacts did.",
+                    "No tickets in this period for the chosen channels and queues. Widen the filters in the sidebar.",
+                    icon=":material/task_alt:")
     st.stop()
 
 as_of = pd.Timestamp(tickets["data_as_of"].max())

@@ -11,18 +11,12 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboards.data import current_filters, has_table, query
-from dashboards.widgets import download_button, empty_state, plain
+from dashboards.data import has_table, query
+from dashboards.widgets import download_button, number_formats, page_filters, plain, require_marts
 
-st.title("Value: cross-sell and basket rules")
-filters = current_filters()
-if filters is None:
-    empty_state()
-    st.stop()
-if not has_table("fct_association_rules") or not has_table("fct_cross_sell_opportunities"):
-    st.info("This snapshot has no value marts yet (`fct_association_rules`, `fct_cross_sell_opportunities`). "
-            "They appear after the next full build.", icon=":material/hourglass_empty:")
-    st.stop()
+filters = page_filters("Value: cross-sell and basket rules")
+require_marts("This snapshot has no value marts yet (`fct_association_rules`, `fct_cross_sell_opportunities`). "
+              "They appear after the next full build.", "fct_association_rules", "fct_cross_sell_opportunities")
 
 # ---- page filters ---------------------------------------------------------------------------
 bounds = query("select min(lift) as lo, max(lift) as hi, max(confidence) as cmax from marts.fct_association_rules")
@@ -136,8 +130,5 @@ else:
                            labels={"product_name": "", "expected_revenue": "expected revenue of top offers"}),
                     width="stretch")
     st.dataframe(offers, hide_index=True, width="stretch",
-                 column_config={"confidence": st.column_config.NumberColumn(format="%.2f"),
-                                "lift": st.column_config.NumberColumn(format="%.2f"),
-                                "expected_revenue": st.column_config.NumberColumn(format="%.2f"),
-                                "price": st.column_config.NumberColumn(format="%.2f")})
+                 column_config=number_formats("%.2f", "confidence", "lift", "expected_revenue", "price"))
     download_button(offers, "cross_sell_offers.csv", "Download the offers (CSV)")

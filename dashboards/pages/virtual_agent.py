@@ -19,8 +19,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from dashboards.avatar import avatar_html
-from dashboards.data import snapshot
-from dashboards.widgets import empty_state, escape_markdown as esc
+from dashboards.widgets import escape_markdown as esc, page_snapshot
 from ml.answer import NEGATIVE_EMOTIONS
 from service_insight.brand import BrandError, load_brand
 from service_insight.settings import get_settings
@@ -104,11 +103,7 @@ def _answer(message: str, heard, voice_features: dict | None) -> dict:
     return shown
 
 
-st.title("Virtual agent")
-ref = snapshot()
-if ref is None:
-    empty_state()
-    st.stop()
+ref = page_snapshot("Virtual agent")
 settings = get_settings()
 try:
     brand = load_brand(settings.brand_file)

@@ -93,15 +93,18 @@ def scoring_asset(task: TextTask):
 enrichment_assets = [make(task) for task in TEXT_TASKS for make in (model_asset, scoring_asset)]
 
 
-@asset(
-    key=AssetKey(["ml", "training_status"]),
-    deps=[AssetKey(["ml", f"{task.name}_model"]) for task in TEXT_TASKS] + [AssetKey(["ml", "translation_model"])],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"duckdb"},
-    description="What this build decided for every learnt model (trained, reused, skipped) and why, with the "
-                "reviewed labels it had and needed; each model step writes its row, this step gathers them so "
-                "the marts that read them run after every model step.",
+def _ml_table_asset(name: str, deps: list[AssetKey], description: str):
+    """The decorator of an enrichment step that writes the one DuckDB table ``ml.<name>``."""
+    return asset(key=AssetKey(["ml", name]), deps=deps, group_name="enrichment", pool=WRITER_POOL, kinds={"duckdb"},
+                 description=description)
+
+
+@_ml_table_asset(
+    "training_status",
+    [AssetKey(["ml", f"{task.name}_model"]) for task in TEXT_TASKS] + [AssetKey(["ml", "translation_model"])],
+    "What this build decided for every learnt model (trained, reused, skipped) and why, with the "
+    "reviewed labels it had and needed; each model step writes its row, this step gathers them so "
+    "the marts that read them run after every model step.",
 )
 def training_status(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from ml.registry import ensure_tables
@@ -123,54 +126,44 @@ def _embedder(warehouse: WarehouseResource):
     return get_embedder(warehouse.settings.embedding_model, warehouse.settings.device)
 
 
-@asset(
-    key=AssetKey(["ml", "kb_passages"]),
-    deps=[KB_ARTICLES],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"duckdb"},
-    description="Every knowledge-base title and step embedded with the multilingual encoder (new or changed "
-                "passages only): what the answer hub retrieves from.",
+def _embedding_step(context: AssetExecutionContext, warehouse: WarehouseResource, step,
+                    label: str) -> MaterializeResult:
+    """Run one embedding step with the configured encoder; its facts go to the run log and the asset's metadata."""
+    facts = step(warehouse.connect, _embedder(warehouse))
+    context.log.info(f"{label}: {facts}")
+    return MaterializeResult(metadata=_metadata(facts))
+
+
+@_ml_table_asset(
+    "kb_passages", [KB_ARTICLES],
+    "Every knowledge-base title and step embedded with the multilingual encoder (new or changed "
+    "passages only): what the answer hub retrieves from.",
 )
 def kb_passages(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from ml.retrieval import index_knowledge_base
 
-    facts = index_knowledge_base(warehouse.connect, _embedder(warehouse))
-    context.log.info(f"knowledge base index: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
+    return _embedding_step(context, warehouse, index_knowledge_base, "knowledge base index")
 
 
-@asset(
-    key=AssetKey(["ml", "contact_embeddings"]),
-    deps=[FIRST_MESSAGES],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"duckdb"},
-    description="The customer's first message of every conversation, embedded (new or changed ones only).",
+@_ml_table_asset(
+    "contact_embeddings", [FIRST_MESSAGES],
+    "The customer's first message of every conversation, embedded (new or changed ones only).",
 )
 def contact_embeddings(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from ml.retrieval import embed_new_contacts
 
-    facts = embed_new_contacts(warehouse.connect, _embedder(warehouse))
-    context.log.info(f"contact embeddings: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
+    return _embedding_step(context, warehouse, embed_new_contacts, "contact embeddings")
 
 
-@asset(
-    key=AssetKey(["ml", "solution_checks"]),
-    deps=[AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "turn_acts"])],
-    group_name="enrichment",
-    pool=WRITER_POOL,
-    kinds={"duckdb"},
-    description="The knowledge-base intent each agent answer matches (nearest KB step); the 'correct information' "
-                "quality check compares it with the contact's intent.",
+@_ml_table_asset(
+    "solution_checks", [AssetKey(["ml", "kb_passages"]), AssetKey(["ml", "turn_acts"])],
+    "The knowledge-base intent each agent answer matches (nearest KB step); the 'correct information' "
+    "quality check compares it with the contact's intent.",
 )
 def solution_checks(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from ml.retrieval import check_new_solutions
 
-    facts = check_new_solutions(warehouse.connect, _embedder(warehouse))
-    context.log.info(f"solution checks: {facts}")
-    return MaterializeResult(metadata=_metadata(facts))
+    return _embedding_step(context, warehouse, check_new_solutions, "solution checks")
 
 
 @multi_asset(

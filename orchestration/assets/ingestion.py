@@ -53,13 +53,16 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
     return _raw
 
 
-@asset(
-    key=AssetKey(["raw", "unrouted_files"]),
-    group_name="ingestion",
-    description="Files in the landing folder that no source reads (unknown folder, top level): "
-                "reported in raw.quarantine so they are seen, never silently ignored.",
-    pool=WRITER_POOL,
-    kinds={"duckdb"},
+def _raw_table_asset(name: str, description: str):
+    """The decorator of an ingestion step that is no landing source but still writes ``raw.<name>``."""
+    return asset(key=AssetKey(["raw", name]), group_name="ingestion", description=description, pool=WRITER_POOL,
+                 kinds={"duckdb"})
+
+
+@_raw_table_asset(
+    "unrouted_files",
+    "Files in the landing folder that no source reads (unknown folder, top level): "
+    "reported in raw.quarantine so they are seen, never silently ignored.",
 )
 def unrouted_files(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.connect() as conn:
@@ -69,13 +72,10 @@ def unrouted_files(context: AssetExecutionContext, warehouse: WarehouseResource)
     return MaterializeResult(metadata={"new_unrouted_files": found})
 
 
-@asset(
-    key=AssetKey(["raw", "audit_events"]),
-    group_name="ingestion",
-    description="The dashboards' audit log (sign-ins, failures, refusals, sign-outs, exports, role changes) copied "
-                "line by line into raw.audit_events; lines edited after they were copied are reported.",
-    pool=WRITER_POOL,
-    kinds={"duckdb"},
+@_raw_table_asset(
+    "audit_events",
+    "The dashboards' audit log (sign-ins, failures, refusals, sign-outs, exports, role changes) copied "
+    "line by line into raw.audit_events; lines edited after they were copied are reported.",
 )
 def audit_events(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     path = warehouse.settings.audit_log

@@ -1,4 +1,11 @@
 {% set negative = "('angry', 'anxious')" %}
+{#- The first turn of each agent act the checks look for: (act, column). -#}
+{%- set first_turn_of_act = [
+    ('greeting', 'greeting_turn'), ('identity_check', 'identity_turn'), ('disclosure', 'disclosure_turn'),
+    ('solution', 'solution_turn'), ('ticket', 'ticket_turn'), ('forbidden', 'forbidden_turn'),
+    ('hold_request', 'hold_request_turn'), ('hold_return', 'hold_return_turn'),
+    ('resolution_confirm', 'confirm_turn'), ('closing', 'closing_turn'), ('empathy', 'first_empathy_turn'),
+] %}
 with
 
 turns as (
@@ -60,17 +67,9 @@ per_conversation as (
         min(turn_index) filter (where speaker = 'agent') as first_agent_turn,
         max(turn_index) as last_turn,
         max(turn_index) filter (where speaker = 'customer') as last_customer_turn,
-        min(turn_index) filter (where act = 'greeting') as greeting_turn,
-        min(turn_index) filter (where act = 'identity_check') as identity_turn,
-        min(turn_index) filter (where act = 'disclosure') as disclosure_turn,
-        min(turn_index) filter (where act = 'solution') as solution_turn,
-        min(turn_index) filter (where act = 'ticket') as ticket_turn,
-        min(turn_index) filter (where act = 'forbidden') as forbidden_turn,
-        min(turn_index) filter (where act = 'hold_request') as hold_request_turn,
-        min(turn_index) filter (where act = 'hold_return') as hold_return_turn,
-        min(turn_index) filter (where act = 'resolution_confirm') as confirm_turn,
-        min(turn_index) filter (where act = 'closing') as closing_turn,
-        min(turn_index) filter (where act = 'empathy') as first_empathy_turn,
+        {%- for act, column in first_turn_of_act %}
+        min(turn_index) filter (where act = '{{ act }}') as {{ column }},
+        {%- endfor %}
         min(turn_index) filter (
             where speaker = 'customer' and customer_turn_number = 1
         ) as opening_turn,
