@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 SCALE ?=
 DAYS ?=
 GEN_ARGS := $(if $(SCALE),--scale $(SCALE)) $(if $(DAYS),--days $(DAYS))
+# Test processes: tests sharing a built warehouse run in one of them (tests/conftest.py groups them).
+TEST_WORKERS ?= 2
 
 .PHONY: install run materialize generate serve test test-fast test-faults bench docs clean browser-deps voice
 
@@ -49,7 +51,7 @@ voice: install
 	$(BIN)/python -m ml.zh_voice build
 
 test: install browser-deps
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Only the reliability tests: hostile landing files, a materialization SIGKILLed at two points and
 # re-run, full and read-only disks; the warehouse must be as one good run leaves it (about 6 minutes).

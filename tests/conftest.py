@@ -18,6 +18,11 @@ os.environ.setdefault("STREAMLIT_RUNNER_MAGIC_ENABLED", "false")  # as .streamli
 # The sample build trains its translation model for this long (the product default is 120 s). Neither 10 s nor
 # 30 s brings a direction of the sample to a usable chrF, so the tests read the same "not usable" path either way.
 os.environ.setdefault("SI_TRANSLATION_MAX_SECONDS", "10")
+# Under pytest-xdist (make test) each worker gets its share of the cores: torch's OpenMP pool sized to every
+# core in each worker spins against the other worker's.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 SMALL_SCALE = 2000
 SMALL_DAYS = 45
@@ -179,3 +184,54 @@ def rebuilt(built) -> Rebuild:
     return Rebuild(build.returncode, log.read_text(), reads, errors, first.version,
                    current(settings.snapshot_dir).version, before, table_counts(settings.warehouse_path), metadata)
 
+
+
+def _shared_fixture_keys(item) -> set:
+    """The costly fixtures an item's closure holds: the project's own session- and module-scoped ones."""
+    keys = set()
+    for name, defs in item._fixtureinfo.name2fixturedefs.items():
+        fixture = defs[-1]
+        if fixture.scope not in ("session", "package", "module", "class"):
+            continue
+        if not getattr(fixture.func, "__module__", "").startswith("tests"):
+            continue  # pytest's own (tmp_path_factory, ...) cost nothing to repeat
+        keys.add((name, "" if fixture.scope == "session" else item.module.__name__))
+    return keys
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``-n 2 --dist loadgroup`` (make test), tests that share a costly fixture run on one worker.
+
+    Why: a session build made in two workers would cost twice; so every test whose fixtures share a session- or
+    module-scoped fixture with another test lands in one group (the connected tests, joined through the fixtures
+    they share), and the rest are spread one by one. Without xdist the marks change nothing.
+    """
+    parent: dict = {}
+
+    def find(key):
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    item_keys = [_shared_fixture_keys(item) for item in items]
+    for keys in item_keys:
+        first, *rest = sorted(keys) or [None]
+        for key in rest:
+            parent[find(key)] = find(first)
+    members: dict = {}
+    for key in {key for keys in item_keys for key in keys}:
+        members.setdefault(find(key), []).append(key)
+    # A group is named after its session fixtures (``built``, ``faulted_build``), else its module's first fixture.
+    label = {root: min(keys, key=lambda k: (k[1] != "", k[1], k[0])) for root, keys in members.items()}
+    for item, keys in zip(items, item_keys):
+        if keys:
+            name, module = label[find(next(iter(keys)))]
+            item.add_marker(pytest.mark.xdist_group(f"{name}@{module}" if module else name))
+    if os.environ.get("SI_TEST_SHOW_GROUPS"):
+        groups: dict = {}
+        for item in items:
+            mark = item.get_closest_marker("xdist_group")
+            groups.setdefault(mark.args[0] if mark else "-", []).append(item.nodeid)
+        for name, ids in sorted(groups.items(), key=lambda g: -len(g[1])):
+            print(f"\n{name}: {len(ids)} tests: " + " ".join(sorted({i.split('::')[0] for i in ids})))
