@@ -199,6 +199,7 @@ def _shared_fixture_keys(item) -> set:
     return keys
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the test ids
 def pytest_collection_modifyitems(config, items):
     """With ``-n 2 --dist loadgroup`` (make test), tests that share a costly fixture run on one worker.
 
