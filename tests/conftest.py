@@ -228,7 +228,8 @@ def pytest_collection_modifyitems(config, items):
     for item, keys in zip(items, item_keys):
         if keys:
             name, module = label[find(next(iter(keys)))]
-            item.add_marker(pytest.mark.xdist_group(f"{name}@{module}" if module else name))
+            # no "@" in the name: xdist appends "@group" to the test id and splits on the last "@"
+            item.add_marker(pytest.mark.xdist_group(f"{module}.{name}" if module else name))
     if os.environ.get("SI_TEST_SHOW_GROUPS"):
         groups: dict = {}
         for item in items:
