@@ -271,11 +271,11 @@ def test_value_marts_carry_no_personal_data(use_built):
 
 @pytest.mark.slow
 def test_value_page_shows_revenue_rules_and_offers(use_built):
-    from tests.test_dashboards import run_page
+    from tests.app_pages import open_page
     from warehouse.snapshot import current
 
     assert current(use_built.settings.snapshot_dir) is not None
-    at = run_page("dashboards/pages/value.py")
+    at = open_page("dashboards/pages/value.py")
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Revenue at stake"].replace(",", "")) > 0
