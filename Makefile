@@ -10,7 +10,7 @@ GEN_ARGS := $(if $(SCALE),--scale $(SCALE)) $(if $(DAYS),--days $(DAYS))
 # Test processes: tests sharing a built warehouse run in one of them (tests/conftest.py groups them).
 TEST_WORKERS ?= 2
 
-.PHONY: install run materialize generate serve test test-fast test-faults bench docs clean browser-deps voice
+.PHONY: install run materialize generate serve test test-fast test-faults test-distributed cluster-up cluster-down scale-deps bench docs clean browser-deps voice
 
 install: $(STAMP)
 
@@ -52,6 +52,25 @@ voice: install
 
 test: install browser-deps
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# A local two-node Ray cluster (head + one worker node, RAY_CPUS logical CPUs each) for SI_EXECUTOR=ray; its
+# session files and logs under $SI_DATA_DIR/cluster. `make cluster-down` stops exactly its processes.
+RAY_NODES ?= 2
+RAY_CPUS ?= 2
+RAY_PORT ?= 6379
+scale-deps: install
+	@$(BIN)/python -c "import ray" 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,voice,scale]'
+
+cluster-up: scale-deps
+	$(BIN)/service-insight cluster up --nodes $(RAY_NODES) --cpus-per-node $(RAY_CPUS) --port $(RAY_PORT)
+
+cluster-down: install
+	$(BIN)/service-insight cluster down
+
+# The distributed tests against the cluster above: scoring on two Ray nodes equals scoring here.
+test-distributed: cluster-up
+	HF_HUB_OFFLINE=1 SI_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/pytest -m distributed -p no:cacheprovider; \
+	  code=$$?; $(BIN)/service-insight cluster down; exit $$code
 
 # Only the reliability tests: hostile landing files, a materialization SIGKILLed at two points and
 # re-run, full and read-only disks; the warehouse must be as one good run leaves it (about 6 minutes).

@@ -143,11 +143,20 @@ class CachedEmbedder:
 _EMBEDDERS: dict[str, Embedder] = {}
 
 
-def get_embedder(model: str = DEFAULT_ENGINE, device: str = "auto") -> Embedder:
-    """The configured embedder, built once per process, with its cache of recent vectors."""
-    key = f"{model}@{device}"
+def get_embedder(model: str = DEFAULT_ENGINE, device: str = "auto", executor: str = "local") -> Embedder:
+    """The configured embedder, built once per process, with its cache of recent vectors.
+
+    ``executor="ray"`` (a build step under ``SI_EXECUTOR=ray``) reads the texts on the Ray cluster
+    (``ml.executor``); live serving always encodes in its own process.
+    """
+    key = f"{model}@{device}@{executor}"
     if key not in _EMBEDDERS:
-        inner = E5Embedder() if model == DEFAULT_ENGINE else TransformersEmbedder(model, device)
+        if executor == "ray":
+            from ml.executor import RayEmbedder
+
+            inner = RayEmbedder(model, device)
+        else:
+            inner = E5Embedder() if model == DEFAULT_ENGINE else TransformersEmbedder(model, device)
         _EMBEDDERS[key] = CachedEmbedder(inner)
     return _EMBEDDERS[key]
 

@@ -187,5 +187,6 @@ def score_new_customer_turns(conn_factory: Callable, model_root: Path, device: s
         from service_insight.settings import get_settings
 
         settings = get_settings()
-        return {**facts, **score_zero_shot_emotions(conn_factory, get_embedder(settings.embedding_model, device))}
+        return {**facts, **score_zero_shot_emotions(conn_factory, get_embedder(settings.embedding_model, device,
+                                                                                  settings.executor))}
     return {**facts, **fused}

@@ -17,7 +17,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from ml.classifier import predict
 from ml.registry import ensure_tables, new_version, register, retrain_reason
 from ml.tasks import INTENT, relation
 from ml.text_models import SelectionConfig
@@ -156,7 +155,11 @@ def score_new_conversations(conn_factory, model_root: Path, device: str = "auto"
             order by first_message.conversation_id""", [version]).fetchall()
     if not todo:
         return {"scored": 0, "model_version": version}
-    labels, confidence, _ = predict(model_root / TASK / version, [t for _, t in todo], device=device)
+    from ml.executor import predict_texts
+    from service_insight.settings import get_settings
+
+    labels, confidence, _ = predict_texts(model_root / TASK / version, [t for _, t in todo], device,
+                                          get_settings().executor)
     import pyarrow as pa
 
     table = pa.table({

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ml.classifier import TrainResult, model_labels, predict, write_training_card
+from ml.classifier import TrainResult, model_labels, write_training_card
 from ml.registry import ensure_tables, new_version, register, retrain_reason
 from ml.tasks import EMOTION, QUALITY_ACT, TextTask, relation
 from ml.text_models import SelectionConfig, train_for_task
@@ -182,13 +182,17 @@ def score_new_turns(conn_factory: Callable, model_root: Path, task: TurnTask, de
     if not todo:
         return {"scored": 0, "model_version": version}
     model_dir = model_root / task.name / version
-    _, _, probs = predict(model_dir, [t for _, _, t in todo], device=device)
+    from ml.executor import predict_texts
+    from service_insight.settings import get_settings
+
+    _, _, probs = predict_texts(model_dir, [t for _, _, t in todo], device, get_settings().executor)
     labels = model_labels(model_dir)  # any model folder: its own column order
     facts: dict = {}
     if adjust is not None:
         probs = adjust(todo, probs, labels)
-    best = probs.argmax(axis=1)
-    predicted = [labels[int(i)] for i in best]
+    from ml.executor import choose
+
+    predicted = [labels[int(i)] for i in choose(probs)]
     confidence = probs.max(axis=1)
     with conn_factory() as conn:
         write_predictions(conn, task, version, todo, predicted, confidence, probabilities_json(labels, probs))

@@ -11,6 +11,7 @@
     service-insight train TASK --train F [--eval F]   keep the best of several classifiers (--json)
     service-insight predict TASK --input F            score texts with the task's current model
     service-insight taxonomy check|suggest            validate the intent taxonomy, or draft one from clusters
+    service-insight cluster up|down|status            a local multi-node Ray cluster (SI_EXECUTOR=ray)
     service-insight bench [NAME ...]                  run benchmarks under bench/
 """
 
@@ -625,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     add_speech_parsers(sub)
     from ml.simulator_cli import add_simulator_parser
     add_simulator_parser(sub)
+    from service_insight.cluster import add_cluster_parser
+    add_cluster_parser(sub)
     b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")
     b.add_argument("names", nargs="*")
     b.set_defaults(func=cmd_bench)

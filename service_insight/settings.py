@@ -179,6 +179,12 @@ class Settings:
     result_cache: bool = True
     # Dashboard login: a TOML file of users and roles (dashboards/access.py); empty = no login, all visible.
     auth_file: str = ""
+    # Where a build's model inference runs (ml/executor.py): "local" (this process) or "ray" (the cluster at
+    # ray_address, "auto" = the one started on this machine); actors in the pool (0 = one per node), CPUs each.
+    executor: str = "local"
+    ray_address: str = ""
+    ray_actors: int = 0
+    ray_cpus_per_actor: float = 1.0
 
     @property
     def snapshot_pointer(self) -> Path:
@@ -369,4 +375,15 @@ def get_settings() -> Settings:
         result_cache=_env_flag(env, "SI_RESULT_CACHE", True),
         pii_allow=_env_get(env, "SI_PII_ALLOW", ""),
         taxonomy_path=_env_path(env, "SI_TAXONOMY", data_dir / "taxonomy.toml"),
+        executor=_executor(env),
+        ray_address=_env_get(env, "SI_RAY_ADDRESS", ""),
+        ray_actors=_env_int(env, "SI_RAY_ACTORS", 0),
+        ray_cpus_per_actor=_env_float(env, "SI_RAY_CPUS_PER_ACTOR", 1.0),
     )
+
+
+def _executor(env: dict[str, str]) -> str:
+    value = _env_get(env, "SI_EXECUTOR", "local").strip().lower()
+    if value not in ("local", "ray"):
+        raise ValueError(f"environment variable SI_EXECUTOR={value!r} must be local or ray")
+    return value

@@ -36,6 +36,15 @@ def _metadata(facts: dict) -> dict:
     return out
 
 
+def _where_run(warehouse: WarehouseResource, facts: dict) -> dict:
+    """The step's facts plus where its model calls ran (SI_EXECUTOR; on Ray, how many nodes served the last one)."""
+    if warehouse.settings.executor != "ray":
+        return {**facts, "executor": "local"}
+    from ml.executor import last_ray_nodes
+
+    return {**facts, "executor": "ray", "ray_nodes": len(last_ray_nodes)}
+
+
 def _voice(task: TextTask) -> list[AssetKey]:
     return [VOICE] if task.name == EMOTION.name else []
 
@@ -83,7 +92,8 @@ def scoring_asset(task: TextTask):
                     "calibrated confidence; a re-run scores only records the current version has not read.",
     )
     def _score(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-        facts = score_task(task, warehouse.connect, warehouse.settings.model_dir, warehouse.settings.device)
+        facts = _where_run(warehouse, score_task(task, warehouse.connect, warehouse.settings.model_dir,
+                                                 warehouse.settings.device))
         context.log.info(f"{task.scoring_key}: {facts}")
         return MaterializeResult(metadata=_metadata(facts))
 
@@ -123,13 +133,13 @@ enrichment_assets.append(training_status)
 def _embedder(warehouse: WarehouseResource):
     from ml.embeddings import get_embedder
 
-    return get_embedder(warehouse.settings.embedding_model, warehouse.settings.device)
+    return get_embedder(warehouse.settings.embedding_model, warehouse.settings.device, warehouse.settings.executor)
 
 
 def _embedding_step(context: AssetExecutionContext, warehouse: WarehouseResource, step,
                     label: str) -> MaterializeResult:
     """Run one embedding step with the configured encoder; its facts go to the run log and the asset's metadata."""
-    facts = step(warehouse.connect, _embedder(warehouse))
+    facts = _where_run(warehouse, step(warehouse.connect, _embedder(warehouse)))
     context.log.info(f"{label}: {facts}")
     return MaterializeResult(metadata=_metadata(facts))
 
