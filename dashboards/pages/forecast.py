@@ -88,13 +88,54 @@ if not skipped.empty:
     with st.expander(f"{len(skipped)} {channel} series skipped or forecast by the fallback model"):
         st.dataframe(skipped, hide_index=True, width="stretch")
 
+def show_plan_check(plan: pd.DataFrame, channel: str, queue: str) -> None:
+    """Erlang A beside Erlang C, and the first forecast day replayed against Erlang A's roster."""
+    st.markdown("**Callers who hang up: Erlang A, and the plan replayed**")
+    patience = plan["patience_seconds"].dropna()
+    if patience.empty:
+        st.caption("No patience estimate for this channel: fewer than 20 callers hung up in the AHT window, so "
+                   "Erlang A equals Erlang C here (chat and e-mail record no hang-up times).")
+    replay = query("""
+        select period_start, expected_service_level_erlang_a, simulated_service_level,
+               expected_abandonment_erlang_a, simulated_abandonment, simulated_contacts, replications
+        from marts.fct_staffing_validation where channel = ? and queue_id = ? order by period_start""",
+                   (channel, queue)) if has_table("fct_staffing_validation") else pd.DataFrame()
+    tiles = st.columns(4)
+    saved = int(plan["required_agents"].sum() - plan["required_agents_erlang_a"].sum())
+    tiles[0].metric("Mean patience", f"{patience.iloc[0]:,.0f} s" if not patience.empty else "none measured",
+                    help=f"from {plan['patience_source'].iloc[0]} hang-ups" if not patience.empty else None)
+    tiles[1].metric("Agent-hours Erlang C over-staffs", f"{saved:,}")
+    busy = replay[replay["simulated_contacts"] > 0] if not replay.empty else replay
+    if busy.empty:
+        tiles[2].metric("Planned service level (day 1)", "n/a")
+        tiles[3].metric("Replayed service level", "n/a")
+        st.caption("No replay of the first forecast day in this snapshot (no queued contacts forecast for it).")
+        return
+    weights = busy["simulated_contacts"] / busy["replications"]
+    planned = float((busy["expected_service_level_erlang_a"] * weights).sum() / weights.sum())
+    replayed = float((busy["simulated_service_level"] * weights).sum() / weights.sum())
+    tiles[2].metric("Planned service level (day 1)", f"{planned:.1%}")
+    tiles[3].metric("Replayed service level", f"{replayed:.1%}", delta=f"{(replayed - planned) * 100:+.1f} pts")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=busy["period_start"], y=busy["expected_service_level_erlang_a"], name="planned (Erlang A)",
+                             line={"color": "#e65100", "shape": "hv"}))
+    fig.add_trace(go.Scatter(x=busy["period_start"], y=busy["simulated_service_level"], name="replayed",
+                             mode="markers", marker={"color": "#0d47a1"}))
+    fig.update_layout(yaxis_title="answered in time", yaxis_tickformat=".0%", height=300, legend={"orientation": "h"})
+    st.plotly_chart(fig, width="stretch")
+    st.caption(f"The first forecast day replayed {int(busy['replications'].iloc[0])} times (Poisson arrivals at the "
+               "forecast, exponential handle times and patience, one queue carried across hours, agents finishing "
+               "their call when the roster drops). Thin hours are noisy; the day's figure weighs hours by contacts.")
+
+
 st.subheader("Agents needed per hour")
 if not has_table("fct_staffing_plan"):
     st.info("No staffing plan in this snapshot yet.")
 else:
     plan = query("""
         select period_start, forecast_contacts, required_agents, scheduled_agents, method, aht_seconds,
-               service_level_target, answer_seconds, shrinkage
+               service_level_target, answer_seconds, shrinkage, required_agents_erlang_a, patience_seconds,
+               patience_source, expected_abandonment_erlang_a
         from marts.fct_staffing_plan
         where channel = ? and queue_id = ?
         order by period_start""", (channel, queue))
@@ -115,8 +156,12 @@ else:
         fig = go.Figure()
         fig.add_trace(go.Bar(x=plan["period_start"], y=plan["scheduled_agents"], name="scheduled (with shrinkage)",
                              marker_color="#90caf9"))
-        fig.add_trace(go.Scatter(x=plan["period_start"], y=plan["required_agents"], name="on the phones",
+        fig.add_trace(go.Scatter(x=plan["period_start"], y=plan["required_agents"], name="on the phones (Erlang C)",
                                  line={"color": "#0d47a1", "shape": "hv"}))
+        if first["method"] == "erlang_c":
+            fig.add_trace(go.Scatter(x=plan["period_start"], y=plan["required_agents_erlang_a"],
+                                     name="on the phones (Erlang A: callers hang up)",
+                                     line={"color": "#e65100", "shape": "hv", "dash": "dot"}))
         fig.update_layout(yaxis_title="agents", xaxis_title="", legend={"orientation": "h"}, height=360,
                           bargap=0)
         st.plotly_chart(fig, width="stretch")
@@ -129,6 +174,8 @@ else:
         detail = query("select * from marts.fct_staffing_plan where channel = ? and queue_id = ? "
                        "order by period_start", (channel, queue))
         download_button(detail, f"staffing_plan_{channel}_{queue}.csv", "Download the staffing plan (CSV)")
+        if first["method"] == "erlang_c":
+            show_plan_check(plan, channel, queue)
 
 st.subheader("Which model, and how far to trust it: rolling-origin backtest")
 if not has_table("fct_forecast_backtest"):

@@ -1,4 +1,4 @@
-"""Agents needed per hour and entry queue, from the hourly forecast, Erlang C and measured AHT.
+"""Agents needed per hour and entry queue, from the hourly forecast, Erlang C / Erlang A and measured AHT.
 
 Rows with queue_id ``all`` staff the channel as one pooled team (its total forecast); the
 per-queue rows staff each entry queue on its own. The pooled figure is lower than the sum of
@@ -13,7 +13,7 @@ shrinkage are vars planners can override with ``--vars``.
 import pandas as pd
 
 from ml.forecasting import clamp_float, clamp_int
-from ml.staffing import PLAN_COLUMNS, plan_rows
+from ml.staffing import PLAN_COLUMNS, estimate_patience, plan_rows
 
 
 def model(dbt, session):
@@ -39,16 +39,28 @@ def model(dbt, session):
     aht_by_channel = {k: r.total_handle_seconds / r.timed_contacts
                       for k, r in by_channel.iterrows() if r.timed_contacts > 0}
 
+    # Patience (Erlang A) from the phone calls of the same window: waits of everyone who queued, hang-ups.
+    calls = dbt.ref("fct_calls").df()
+    calls = calls[calls["started_at"].notna()]
+    if len(calls):
+        since = pd.to_datetime(calls["started_at"]).max() - pd.Timedelta(days=lookback)
+        calls = calls[pd.to_datetime(calls["started_at"]) > since]
+    patience_by_queue, patience_by_channel = estimate_patience(
+        [("phone", q if isinstance(q, str) else "unknown", w, bool(a))
+         for q, w, a in zip(calls["queue_id"], calls["wait_seconds"], calls["is_abandoned"])])
+
     rows = plan_rows(hourly.to_dict("records"), aht_by_queue, aht_by_channel, target, answer, occupancy,
-                     shrinkage, default_aht)
+                     shrinkage, default_aht, patience_by_queue, patience_by_channel)
     frame = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
-    for name in ("required_agents", "scheduled_agents", "period_hour"):
+    for name in ("required_agents", "scheduled_agents", "period_hour", "required_agents_erlang_a",
+                 "scheduled_agents_erlang_a"):
         frame[name] = frame[name].astype("Int64")
     for name in ("forecast_contacts", "forecast_contacts_upper", "aht_seconds", "traffic_erlangs",
                  "expected_service_level", "probability_of_wait", "occupancy", "average_speed_of_answer_seconds",
-                 "service_level_target", "answer_seconds", "max_occupancy", "shrinkage"):
+                 "service_level_target", "answer_seconds", "max_occupancy", "shrinkage", "patience_seconds",
+                 "expected_service_level_erlang_a", "expected_abandonment_erlang_a"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Float64")
-    for name in ("channel", "queue_id", "series_level", "aht_source", "method", "limited_by"):
+    for name in ("channel", "queue_id", "series_level", "aht_source", "method", "limited_by", "patience_source"):
         frame[name] = frame[name].astype("string")
     frame["is_peak"] = frame["is_peak"].astype("boolean")
     frame["period_start"] = pd.to_datetime(frame["period_start"]).astype("datetime64[us]")
