@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.distributed
-ray = pytest.importorskip("ray", reason="Ray is not installed: make cluster-up installs the scale extra")
 
 TOLERANCE = 1e-6
 
 
 @pytest.fixture(scope="module")
 def cluster():
+    try:
+        import ray
+    except ImportError:
+        pytest.fail("Ray is not installed: make test-distributed installs the scale extra and starts the cluster")
     address = os.environ.get("SI_RAY_ADDRESS")
     if not address:
         pytest.fail("SI_RAY_ADDRESS is not set: run these tests with make test-distributed (it starts the cluster)")
