@@ -1,6 +1,6 @@
 """Scoring here and on a Ray cluster, side by side: texts/s of each and their ratio, same outputs.
 
-    make cluster-up && python bench/scale_out.py [--texts 13000] [--address 127.0.0.1:6379]
+    make cluster-up && python bench/scale_out.py [--texts 13083] [--train 10003] [--address 127.0.0.1:6379]
 
 Trains an intent classifier (the frozen multilingual encoder + logistic regression, the candidate
 most builds keep) on Banking77's training split from ../shared/data (real customer messages), then
@@ -42,6 +42,7 @@ def _timed(fn, *args):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=13_083, help="distinct messages to score (at most Banking77's)")
+    parser.add_argument("--train", type=int, default=10_003, help="training messages (at most Banking77's 10,003)")
     parser.add_argument("--address", default=os.environ.get("SI_RAY_ADDRESS", "127.0.0.1:6379"))
     args = parser.parse_args()
     if not SHARED.exists():
@@ -53,7 +54,8 @@ def main() -> int:
     from ml.text_models import SelectionConfig, train_best
 
     train = _rows("train.csv")
-    texts = list(dict.fromkeys(t for t, _ in train + _rows("test.csv")))[: args.texts]
+    texts = list(dict.fromkeys(t for t, _ in _rows("test.csv") + train))[: args.texts]
+    train = train[:: max(1, len(train) // max(1, args.train))][: args.train]  # every class, evenly
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "intent"
         _, fit_s = _timed(train_best, [t for t, _ in train], [c for _, c in train], model,

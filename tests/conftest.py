@@ -24,7 +24,7 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ.setdefault("OMP_NUM_THREADS",
                           str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
-SMALL_SCALE = 1500  # conversations of the session build: every property the tests read holds at this size
+SMALL_SCALE = 2000
 SMALL_DAYS = 45
 
 
