@@ -106,16 +106,18 @@ def _queue_distribution(traffic: float, agents: int, patience_ratio: float) -> n
     patience_ratio = AHT / mean patience. Computed by ratios from k = 0, rescaled as it grows, and cut
     where the remaining mass is below :data:`_TAIL`.
     """
-    weights = [1.0]
-    k, scale = 0, 1.0
+    weights, peak = [1.0], 1.0
+    k = 0
     while True:
         k += 1
         death = min(k, agents) + max(k - agents, 0) * patience_ratio
         weights.append(weights[-1] * traffic / death)
         if weights[-1] > 1e250:  # keep the floats finite; the shape is what matters
             weights = [w / 1e250 for w in weights]
-            scale *= 1e250
-        if k > agents and traffic / death < 0.99 and weights[-1] < _TAIL * max(weights) * (1 - traffic / death):
+            peak /= 1e250
+        peak = max(peak, weights[-1])
+        # past the mode the terms fall at least geometrically: the rest of the tail is below last / (1 - ratio)
+        if k > agents and traffic / death < 0.99 and weights[-1] < _TAIL * peak * (1 - traffic / death):
             break
         if k > agents + 200_000:
             break
@@ -139,8 +141,7 @@ def _served_within(agents: int, patience_ratio: float, answer_aht: float, ahead:
         return np.zeros(ahead + 1)
     absorbed = np.zeros(ahead + 1)  # P(answered within K jumps)
     total = np.zeros(ahead + 1)
-    poisson = math.exp(-lam) if lam < 700 else 0.0
-    log_poisson = -lam
+    log_poisson = -lam  # log P(K jumps), K = 0 first
     k, mass = 0, 0.0
     while True:
         if k > 0:
