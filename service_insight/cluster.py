@@ -60,17 +60,17 @@ def up(nodes: int = 2, cpus_per_node: int = 2, port: int = 6379, object_store_mb
     temp = _ray_temp_dir()
     temp.mkdir(parents=True, exist_ok=True)
     cluster_dir().mkdir(parents=True, exist_ok=True)
-    log = (cluster_dir() / "ray-start.log").open("a")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     address = f"127.0.0.1:{port}"
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus_per_node),
               "--object-store-memory", str(object_store_mb * 1024 * 1024), "--disable-usage-stats"]
     head = [_ray_bin(), "start", "--head", "--port", str(port), "--temp-dir", str(temp), "--include-dashboard",
             "false", *common]
-    subprocess.run(head, check=True, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=180)
-    for _ in range(nodes - 1):
-        subprocess.run([_ray_bin(), "start", "--address", address, *common], check=True, stdout=log,
-                       stderr=subprocess.STDOUT, env=env, timeout=180)
+    with (cluster_dir() / "ray-start.log").open("a") as log:
+        subprocess.run(head, check=True, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=180)
+        for _ in range(nodes - 1):
+            subprocess.run([_ray_bin(), "start", "--address", address, *common], check=True, stdout=log,
+                           stderr=subprocess.STDOUT, env=env, timeout=180)
     alive = _wait_for_nodes(address, nodes)
     state = {"address": address, "nodes": alive, "temp_dir": str(temp), "pids": _ray_pids(temp),
              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -94,7 +94,7 @@ def _wait_for_nodes(address: str, nodes: int, timeout: float = 120.0) -> int:
 
 
 def _ray_pids(temp: Path) -> list[int]:
-    """This cluster's processes: the ones whose command line names its session folder or its address."""
+    """This cluster's processes: the ones whose command line names its session folder (worker nodes too)."""
     import psutil
 
     pids = []
