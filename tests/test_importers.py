@@ -714,7 +714,7 @@ def test_a_build_without_labels_reads_every_customer_turns_emotion_zero_shot_and
         read = c.execute("select count(*) from marts.fct_turn_readings "
                          "where speaker = 'customer' and emotion is not null").fetchone()[0]
     assert readings and all(r[1] is not None for r in readings)
-    assert {r[2] for r in readings} == {"zero-shot:multilingual-e5-small-q4"}
+    assert {r[2] for r in readings} == {"zero-shot:multilingual-e5-small"}
     by_text = {r[0]: r[1] for r in readings}
     angry = [t for t in by_text if "nobody answers" in t]
     assert angry and by_text[angry[0]] == "angry", by_text  # "my bill doubled & nobody answers"

