@@ -49,6 +49,7 @@ SECTIONS = {
         _page("answer", "Live answer", "bolt"),
         _page("virtual_agent", "Virtual agent", "support_agent"),
         _page("tickets", "Tickets", "confirmation_number"),
+        _page("conversations", "Conversations", "forum"),
         _page("forecast", "Forecast & staffing", "query_stats"),
     ],
     "Customers": [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
@@ -99,6 +100,18 @@ def download_button(df: pd.DataFrame, filename: str, label: str) -> None:
     st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=filename, mime="text/csv",
                        disabled=df.empty, icon=":material/download:", on_click=audit.record,
                        args=("export", current_user()), kwargs={"file": filename, "rows": len(df)})
+
+
+def contacts_link(label: str = "Show these contacts", **filters: str) -> None:
+    """A drill-down: the Conversations page listing the contacts behind a figure.
+
+    The sidebar's period, channels and queues travel in the session; ``filters`` (the page's address
+    parameters: intent, agent, team, emotion, language, failed, fcr, ticket, abandoned, transferred)
+    narrow it to the figure's own segment, so the list counts what the figure counted.
+    """
+    page = Path(__file__).resolve().parent / "pages" / "conversations.py"  # absolute: any entry script finds it
+    st.page_link(str(page), label=label, icon=":material/list:",
+                 query_params=filters or None)
 
 
 def plain(df: pd.DataFrame, *columns: str) -> pd.DataFrame:

@@ -271,6 +271,7 @@ class Settings:
         os.environ["SI_LANDING_DIR"] = str(self.landing_dir)
         os.environ["SI_SNAPSHOT_DIR"] = str(self.snapshot_dir)
         os.environ["SI_HOLIDAY_COUNTRY"] = self.holiday_country  # dbt's forecast_country var reads it
+        os.environ["SI_TIMEZONE"] = self.timezone  # and business_timezone this one
         os.environ["SI_VIRTUAL_AGENT_QUEUE"] = self.virtual_agent_queue  # and virtual_agent_queue this one
 
 

@@ -40,7 +40,7 @@ def point_settings_at(data_dir: Path) -> None:
     """Every component reads SI_* variables; a test only moves the data folder."""
     os.environ["SI_DATA_DIR"] = str(data_dir)
     for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR",
-                 "SI_HOLIDAY_COUNTRY"):
+                 "SI_HOLIDAY_COUNTRY", "SI_TIMEZONE"):
         os.environ.pop(name, None)
     os.environ["DAGSTER_HOME"] = str(data_dir / "dagster_home")
     (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)

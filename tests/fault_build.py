@@ -39,7 +39,7 @@ def materialize_env(data_dir: Path, **extra: str) -> dict:
            "SI_TEXT_CANDIDATES": "char_tfidf"}
     # SI_PII_KEY too: the data folder's own key file, as after `make run` (not whichever key this process last exported).
     for name in ("SI_LANDING_DIR", "SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_GROUND_TRUTH_DIR", "SI_MODEL_DIR",
-                 "SI_HOLIDAY_COUNTRY",
+                 "SI_HOLIDAY_COUNTRY", "SI_TIMEZONE",
                  "SI_PII_KEY"):
         env.pop(name, None)
     return env

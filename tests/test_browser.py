@@ -24,7 +24,7 @@ SCREENSHOTS = PROJECT_ROOT / "tests" / "artifacts" / "screenshots"
 PAGES = {"overview": ("", "Overview"), "overview_by_name": ("overview", "Overview"), "data_quality": ("data_quality", "Data quality"),  # the default page is "/"
          "emotion": ("emotion", "Emotion"), "quality": ("quality", "Quality"),
          "knowledge_graph": ("knowledge_graph", "Knowledge graph"), "languages": ("languages", "Languages"),
-         "models": ("models", "Models"), "tickets": ("tickets", "Tickets"),
+         "models": ("models", "Models"), "tickets": ("tickets", "Tickets"), "conversations": ("conversations", "Conversations"),
          "forecast": ("forecast", "Forecast and staffing"), "value": ("value", "Value"), "admin": ("admin", "Admin")}
 
 
@@ -42,7 +42,7 @@ def _start_streamlit(data_dir: Path, **env_extra: str):
         pytest.skip("Debian chromium + chromium-driver are not installed (make test installs them)")
     port = _free_port()
     env = {**os.environ, "SI_DATA_DIR": str(data_dir)}
-    for name in ("SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_LANDING_DIR", "SI_TAXONOMY"):
+    for name in ("SI_WAREHOUSE_PATH", "SI_SNAPSHOT_DIR", "SI_LANDING_DIR", "SI_TAXONOMY", "SI_TIMEZONE", "SI_HOLIDAY_COUNTRY"):
         env.pop(name, None)
     env.update(env_extra)
     proc = subprocess.Popen(

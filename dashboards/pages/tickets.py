@@ -12,7 +12,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import has_table, query, snapshot
-from dashboards.widgets import download_button, empty_state, explain_no_rows, page_filters, plain
+from dashboards.widgets import contacts_link, download_button, empty_state, explain_no_rows, page_filters, plain
 
 # The published case this page is measured against (vendor case study of automatic ticketing).
 ARTICLE_HANDLING_BEFORE_MIN = 4.2 * 60
@@ -50,6 +50,7 @@ c1.metric("Tickets", f"{len(tickets):,}")
 c2.metric("Open", f"{len(open_tickets):,}")
 c3.metric("SLA breached", f"{tickets['sla_breached'].mean():.1%}")
 c4.metric(f"Due within {DUE_SOON_HOURS} h", f"{len(due_soon):,}", f"{len(overdue):,} overdue", delta_color="off")
+contacts_link("The contacts behind these tickets", ticket="yes")
 
 # ---- queue ---------------------------------------------------------------------------------
 st.subheader("Open tickets by team and priority")

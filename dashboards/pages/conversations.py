@@ -1,0 +1,149 @@
+"""Conversations: the contacts behind every figure, one row each, down to the transcript and its readings.
+
+Reads marts.fct_conversation_summary (one row per conversation with every metric and reading). The
+sidebar's period, channels and queues apply, and so do this page's own filters, which other pages
+and bookmarks set through the address (``?intent=refund&fcr=no``): a figure elsewhere links here
+with the same filters, and the tiles count exactly the rows listed. The list downloads as CSV or
+Parquet, with the masked first message only for the roles that may read conversation text (the
+same rule as ``service-insight export conversations``); choosing a row opens its transcript.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import audit
+from dashboards.access import can_see_text, current_user
+from dashboards.data import query
+from dashboards.transcript import render_transcript
+from dashboards.widgets import explain_no_rows, number_formats, page_filters, require_marts
+
+SHOWN_ROWS = 2000  # the table lists this many; the tiles and the downloads cover every matching row
+LIST_COLUMNS = ["conversation_id", "started_at_local", "channel", "queue_id", "agent_id", "intent_of_record",
+                "emotion_path", "quality_score", "failed_dimensions", "ticket_id", "csat",
+                "is_first_contact_resolution", "handle_seconds", "language"]
+TEXT_COLUMNS = ("first_customer_message",)
+# Address parameters -> (column, how the value compares): what a drill-down link from another page may set.
+LINK_FILTERS = {"intent": ("intent_of_record", "="), "agent": ("agent_id", "="), "team": ("team_id", "="),
+                "emotion": ("last_customer_emotion", "="), "language": ("language", "="),
+                "failed": ("failed_dimensions", "contains")}
+YES_NO_FILTERS = {"fcr": "is_first_contact_resolution", "ticket": "ticket_count > 0", "abandoned": "is_abandoned",
+                  "transferred": "is_transferred"}
+
+filters = page_filters("Conversations")
+require_marts("This snapshot was built before the conversation summary existed; the next build adds it.",
+              "fct_conversation_summary")
+
+# The queue a contact counts under is the one it ended in, as in the KPI marts the Overview reads.
+where, params = filters.where("started_date", "channel", "final_queue_id")
+link = st.query_params
+applied: list[str] = []
+for key, (column, how) in LINK_FILTERS.items():
+    value = link.get(key)
+    if value:
+        where += f" and {column} = ?" if how == "=" else f" and contains(coalesce({column}, ''), ?)"
+        params.append(value)
+        applied.append(f"{key} = {value}")
+for key, condition in YES_NO_FILTERS.items():
+    value = (link.get(key) or "").lower()
+    if value in ("yes", "no"):
+        where += f" and {'' if value == 'yes' else 'not '}coalesce({condition}, false)"
+        applied.append(f"{key} = {value}")
+search = st.text_input("Conversation, customer or agent id", value=link.get("conversation", ""),
+                       placeholder="CV00000123, a customer id or an agent id")
+if search.strip():
+    where += " and (conversation_id = ? or customer_id = ? or agent_id = ?)"
+    params.extend([search.strip()] * 3)
+    applied.append(f"id = {search.strip()}")
+
+rows = query(f"select * from marts.fct_conversation_summary where {where} order by started_at_utc desc, "
+             "conversation_id", tuple(params))
+if applied:
+    st.caption("Filtered by " + ", ".join(applied) + " as well as the sidebar. "
+               "[Clear these filters](/conversations)")
+if rows.empty:
+    explain_no_rows(int(query("select count(*) as n from marts.fct_conversation_summary").iloc[0]["n"]) == 0,
+                    "No conversation has been loaded into this warehouse yet.",
+                    "No conversation matches these filters. The period, channels and queues are in the sidebar; "
+                    "the filters set by the address are listed above.")
+    st.stop()
+
+eligible = rows[rows["is_fcr_eligible"].fillna(False).astype(bool)]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Conversations", f"{len(rows):,}")
+c2.metric("Customers", f"{rows['customer_id'].nunique():,}", help="Distinct customers: a customer who came back "
+          "twice is one customer and two conversations.")
+c3.metric("First-contact resolution", f"{eligible['is_first_contact_resolution'].mean():.1%}" if len(eligible)
+          else "n/a", help=None if len(eligible) else "No conversation here is eligible for FCR (abandoned or "
+          "still within the repeat window).")
+answered = rows["csat"].dropna()
+c4.metric("CSAT (mean)", f"{answered.mean():.2f}" if len(answered) else "n/a",
+          help=f"{len(answered):,} of {len(rows):,} answered the survey" if len(answered) else
+          "Nobody in this list answered the survey.")
+
+text_allowed = can_see_text()
+export = rows if text_allowed else rows.drop(columns=[c for c in TEXT_COLUMNS if c in rows.columns])
+stem = f"conversations-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}"
+left, right, note = st.columns([1, 1, 3])
+left.download_button("CSV", export.to_csv(index=False).encode("utf-8"), file_name=f"{stem}.csv", mime="text/csv",
+                     icon=":material/download:", on_click=audit.record, args=("export", current_user()),
+                     kwargs={"file": f"{stem}.csv", "rows": len(export), "what": "conversations"})
+parquet = io.BytesIO()
+export.to_parquet(parquet, index=False)
+right.download_button("Parquet", parquet.getvalue(), file_name=f"{stem}.parquet",
+                      mime="application/vnd.apache.parquet", icon=":material/download:", on_click=audit.record,
+                      args=("export", current_user()),
+                      kwargs={"file": f"{stem}.parquet", "rows": len(export), "what": "conversations"})
+note.caption(f"Every matching conversation, {export.shape[1]} columns"
+             + ("" if text_allowed else "; without the first message (conversation text is for supervisors, "
+                "data stewards and admins)") + ".")
+
+shown = rows[LIST_COLUMNS].head(SHOWN_ROWS)
+if len(rows) > SHOWN_ROWS:
+    st.caption(f"Listing the latest {SHOWN_ROWS:,} of {len(rows):,}; the downloads hold all of them.")
+picked = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                      key="conversation_list",
+                      column_config={**number_formats("%.0f", "quality_score"),
+                                     "started_at_local": st.column_config.DatetimeColumn("started (local)")})
+
+selected = picked.selection.rows if picked is not None else []
+chosen = shown.iloc[selected[0]]["conversation_id"] if selected else (search.strip() if len(rows) == 1 else None)
+if chosen is None:
+    st.caption("Choose a row to open its transcript and readings.")
+    st.stop()
+
+record = rows[rows["conversation_id"] == chosen].iloc[0]
+
+
+def _shown(column: str, missing: str) -> str:
+    value = record[column]
+    return missing if pd.isna(value) or value == "" else str(value)
+
+
+def _seconds(column: str) -> str:
+    return "n/a" if pd.isna(record[column]) else f"{float(record[column]):,.0f} s"
+
+
+st.subheader(f"Conversation {chosen}")
+facts = {"Intent": f"{_shown('intent_of_record', 'n/a')} ({_shown('intent_source', 'no reading yet')})",
+         "Emotion path": _shown("emotion_path", "no reading yet"),
+         "Quality": (f"{float(record['quality_score']):.0f} / 100, failed: {_shown('failed_dimensions', 'none')}"
+                     if pd.notna(record["quality_score"]) else "not scored yet"),
+         "Ticket": (f"{record['ticket_id']} ({_shown('ticket_status', '?')}, {_shown('ticket_priority', '?')})"
+                    if pd.notna(record["ticket_id"]) else "none"),
+         "Handling": f"{_seconds('handle_seconds')} handled, {_seconds('wait_seconds')} waiting, "
+                     f"{_shown('transfer_count', '0')} transfers",
+         "Survey": f"CSAT {float(record['csat']):.0f}" if pd.notna(record["csat"]) else "no answer"}
+st.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
+turns = query("""
+    select turns.turn_index, turns.speaker, turns.text,
+           concat_ws(' · ', readings.emotion, readings.act) as reading
+    from marts.fct_turns as turns
+    left join marts.fct_turn_readings as readings
+        on readings.conversation_id = turns.conversation_id and readings.turn_index = turns.turn_index
+    where turns.conversation_id = ?
+    order by turns.turn_index""", (chosen,))
+render_transcript(turns, reading_col="reading")

@@ -1,0 +1,161 @@
+-- One row per conversation with every metric and reading beside it: the export analysts take to their own
+-- tools (`service-insight export conversations`, the Conversations page). Times are given in UTC and in the
+-- contact centre's business time zone; text is the PII-masked first customer message only.
+with
+
+conversations as (
+    select * from {{ ref('fct_conversations') }}
+),
+
+intents as (
+    select * from {{ ref('fct_conversation_intents') }}
+),
+
+scorecards as (
+    select * from {{ ref('fct_qa_scorecards') }}
+),
+
+tickets as (
+    select * from {{ ref('fct_tickets') }}
+),
+
+readings as (
+    select * from {{ ref('fct_turn_readings') }}
+),
+
+translations as (
+    select * from {{ ref('fct_turn_translations') }}
+),
+
+turns as (
+    select * from {{ ref('fct_turns') }}
+),
+
+calls as (
+    select * from {{ ref('fct_calls') }}
+),
+
+customer_emotions as (
+    select
+        conversation_id,
+        turn_index,
+        emotion,
+        is_negative,
+        lag(emotion) over (partition by conversation_id order by turn_index) as previous_emotion
+    from readings
+    where speaker = 'customer' and emotion is not null
+),
+
+emotion_paths as (
+    -- The customer's emotions in order, a reading repeated on the next message written once.
+    select
+        conversation_id,
+        string_agg(emotion, ' > ' order by turn_index)
+            filter (where previous_emotion is distinct from emotion) as emotion_path,
+        arg_max(emotion, turn_index) as last_customer_emotion,
+        count(*) filter (where is_negative) as negative_customer_turns
+    from customer_emotions
+    group by conversation_id
+),
+
+first_customer_turns as (
+    select
+        conversation_id,
+        min(turn_index) as turn_index,
+        arg_min(text, turn_index) as first_customer_message
+    from turns
+    where speaker = 'customer'
+    group by conversation_id
+),
+
+languages as (
+    select
+        first_customer_turns.conversation_id,
+        translations.source_language as language
+    from first_customer_turns
+    inner join translations
+        on translations.conversation_id = first_customer_turns.conversation_id
+        and translations.turn_index = first_customer_turns.turn_index
+),
+
+ticket_rollup as (
+    select
+        conversation_id,
+        count(*) as ticket_count,
+        arg_min(ticket_id, created_at) as ticket_id,
+        arg_min(status, created_at) as ticket_status,
+        arg_min(priority, created_at) as ticket_priority
+    from tickets
+    group by conversation_id
+),
+
+call_rollup as (
+    select
+        conversation_id,
+        sum(talk_seconds) as talk_seconds,
+        sum(hold_seconds) as hold_seconds
+    from calls
+    where conversation_id is not null
+    group by conversation_id
+),
+
+final as (
+    select
+        conversations.conversation_id,
+        conversations.channel,
+        conversations.queue_id,
+        conversations.final_queue_id,
+        conversations.team_id,
+        conversations.agent_id,
+        conversations.customer_id,
+        timezone('UTC', timezone('{{ var("business_timezone") }}', conversations.started_at)) as started_at_utc,
+        timezone('UTC', timezone('{{ var("business_timezone") }}', conversations.ended_at)) as ended_at_utc,
+        conversations.started_at as started_at_local,
+        conversations.ended_at as ended_at_local,
+        conversations.started_date,
+        '{{ var("business_timezone") }}' as business_timezone,
+        languages.language,
+        conversations.ui_locale,
+        intents.intent_of_record,
+        intents.intent_source,
+        intents.confidence as intent_confidence,
+        intents.needs_escalation,
+        emotion_paths.emotion_path,
+        emotion_paths.last_customer_emotion,
+        coalesce(emotion_paths.negative_customer_turns, 0) as negative_customer_turns,
+        scorecards.quality_score,
+        scorecards.checks_passed,
+        scorecards.checks_applicable,
+        array_to_string(scorecards.failed_dimensions, ', ') as failed_dimensions,
+        ticket_rollup.ticket_id,
+        coalesce(ticket_rollup.ticket_count, 0) as ticket_count,
+        ticket_rollup.ticket_status,
+        ticket_rollup.ticket_priority,
+        conversations.csat,
+        conversations.nps,
+        conversations.handle_seconds,
+        conversations.wait_seconds,
+        conversations.first_response_seconds,
+        call_rollup.talk_seconds,
+        call_rollup.hold_seconds,
+        conversations.transfer_count,
+        conversations.is_transferred,
+        conversations.is_abandoned,
+        conversations.is_fcr_eligible,
+        conversations.is_first_contact_resolution,
+        conversations.disposition,
+        conversations.turn_count,
+        conversations.contact_cost,
+        first_customer_turns.first_customer_message,
+        conversations.pii_items_masked
+    from conversations
+    left join intents on intents.conversation_id = conversations.conversation_id
+    left join emotion_paths on emotion_paths.conversation_id = conversations.conversation_id
+    left join scorecards on scorecards.conversation_id = conversations.conversation_id
+    left join ticket_rollup on ticket_rollup.conversation_id = conversations.conversation_id
+    left join call_rollup on call_rollup.conversation_id = conversations.conversation_id
+    left join first_customer_turns on first_customer_turns.conversation_id = conversations.conversation_id
+    left join languages on languages.conversation_id = conversations.conversation_id
+)
+
+select * from final

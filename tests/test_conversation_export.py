@@ -1,0 +1,135 @@
+"""One row per conversation: the summary mart, `service-insight export conversations`, and the Conversations page.
+
+On the session build: the mart has exactly the conversations of fct_conversations with times in UTC and in
+the business time zone; the export writes every row (CSV and Parquet), drops the conversation text for roles
+that may not read it, filters by date, audits itself and says why a window is empty; the page's tiles count
+exactly the rows it lists, agree with the Overview and Tickets figures they drill down from, and a row opens
+its transcript.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.app_pages import open_page
+
+pytestmark = pytest.mark.slow
+PAGE = "dashboards/pages/conversations.py"
+
+
+def _snapshot(built) -> duckdb.DuckDBPyConnection:
+    from warehouse.snapshot import current, open_readonly
+
+    return open_readonly(current(built.settings.snapshot_dir))
+
+
+def test_one_row_per_conversation_with_times_in_utc_and_business_time(use_built):
+    with _snapshot(use_built) as conn:
+        summary = conn.execute("select * from marts.fct_conversation_summary").df()
+        conversations = conn.execute("select count(*) from marts.fct_conversations").fetchone()[0]
+        tickets = conn.execute("select count(*) from marts.fct_tickets").fetchone()[0]
+    assert len(summary) == summary["conversation_id"].nunique() == conversations > 0
+    zone = zoneinfo.ZoneInfo(use_built.settings.timezone)
+    assert set(summary["business_timezone"]) == {use_built.settings.timezone}
+    for row in summary.dropna(subset=["started_at_local"]).head(300).itertuples():
+        offset = row.started_at_local.to_pydatetime().replace(tzinfo=zone).utcoffset()
+        assert row.started_at_local - row.started_at_utc == offset, row.conversation_id
+    paths = summary["emotion_path"].dropna()
+    assert len(paths) > 0.5 * len(summary)  # the models read the customers' turns
+    assert not any(a == b for p in paths for a, b in zip(p.split(" > "), p.split(" > ")[1:]))  # repeats written once
+    assert summary["ticket_count"].sum() == tickets
+    assert summary["intent_of_record"].notna().mean() > 0.9 and summary["language"].notna().mean() > 0.9
+    calls = summary[summary["channel"] == "phone"]
+    assert calls["talk_seconds"].notna().any() and summary.loc[summary["channel"] == "chat", "talk_seconds"].isna().all()
+
+
+def _export(*args: str) -> int:
+    from service_insight.cli import main
+
+    return main(["export", "conversations", *args])
+
+
+def test_the_export_writes_every_conversation_masked_for_the_role(use_built, tmp_path, capsys):
+    from dashboards.audit import read_events
+
+    with _snapshot(use_built) as conn:
+        total = conn.execute("select count(*) from marts.fct_conversations").fetchone()[0]
+        last = conn.execute("select max(started_date) from marts.fct_conversations").fetchone()[0]
+        since = last - timedelta(days=6)
+        recent = conn.execute("select count(*) from marts.fct_conversations where started_date >= ?",
+                              [since]).fetchone()[0]
+    assert _export("--out", str(tmp_path / "all.csv")) == 0
+    analyst = pd.read_csv(tmp_path / "all.csv")
+    assert len(analyst) == total and "first_customer_message" not in analyst.columns
+    assert {"intent_of_record", "emotion_path", "quality_score", "failed_dimensions", "csat", "handle_seconds",
+            "started_at_utc", "started_at_local", "is_first_contact_resolution"} <= set(analyst.columns)
+    assert "without the masked first message (role analyst)" in capsys.readouterr().out
+
+    assert _export("--format", "parquet", "--role", "supervisor", "--out", str(tmp_path / "all.parquet")) == 0
+    supervisor = pd.read_parquet(tmp_path / "all.parquet")
+    assert len(supervisor) == total and supervisor["first_customer_message"].notna().mean() > 0.9
+    assert not supervisor["first_customer_message"].str.contains(r"[\w.+-]+@[\w-]+\.[A-Za-z]{2,}", regex=True).any()
+
+    assert _export("--since", since.isoformat(), "--out", str(tmp_path / "recent.csv")) == 0
+    assert len(pd.read_csv(tmp_path / "recent.csv")) == recent < total
+    event = read_events()[-1]
+    assert event["event"] == "export" and event["rows"] == recent and event["role"] == "analyst"
+    capsys.readouterr()
+
+    assert _export("--since", (last + timedelta(days=30)).isoformat(), "--out", str(tmp_path / "none.csv")) == 0
+    assert "none started in that window (the snapshot covers" in capsys.readouterr().out
+    assert _export("--role", "owner") == 2 and "unknown role 'owner'" in capsys.readouterr().out
+    assert _export("--since", "2026-02-01", "--until", "2026-01-01") == 2
+
+
+def test_an_export_before_any_build_says_how_to_get_one(tmp_path, capsys):
+    from tests.conftest import point_settings_at
+
+    point_settings_at(tmp_path)
+    assert _export() == 2
+    assert "no published snapshot" in capsys.readouterr().out
+
+
+def _tile(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_the_page_counts_what_it_lists_and_agrees_with_the_figures_it_drills_from(use_built):
+    overview = open_page()
+    contacts = int(_tile(overview, "Contacts").replace(",", ""))
+    assert [link.proto.query_string for link in overview.get("page_link")][:4] == [
+        "", "fcr=no", "transferred=yes", "abandoned=yes"]
+
+    at = open_page(PAGE)
+    assert not at.exception, [e.value for e in at.exception]
+    assert int(_tile(at, "Conversations").replace(",", "")) == contacts  # the same period, channels and queues
+    assert _tile(at, "First-contact resolution") == _tile(overview, "First-contact resolution")
+
+    at.query_params["transferred"] = "yes"
+    at.run()
+    listed = at.dataframe[0].value
+    assert 0 < len(listed) == int(_tile(at, "Conversations").replace(",", ""))
+
+    tickets = open_page("dashboards/pages/tickets.py")
+    link = next(link for link in tickets.get("page_link") if link.proto.query_string == "ticket=yes")
+    assert link.proto.label == "The contacts behind these tickets"
+    at.query_params.clear()
+    at.query_params["ticket"] = "yes"
+    at.run()
+    assert _tile(at, "Conversations") == _tile(tickets, "Tickets")
+
+
+def test_choosing_a_conversation_opens_its_transcript_and_readings(use_built):
+    at = open_page(PAGE)
+    first = at.dataframe[0].value.iloc[0]["conversation_id"]
+    at.text_input[0].set_value(first).run()
+    assert not at.exception and _tile(at, "Conversations") == "1"
+    assert f"Conversation {first}" in [h.value for h in at.subheader]
+    facts = "\n".join(m.value for m in at.markdown)
+    assert "**Intent:**" in facts and "**Emotion path:**" in facts
+    assert len(at.chat_message) >= 2  # the turns, customer and agent
