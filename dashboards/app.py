@@ -50,6 +50,7 @@ SECTIONS = {
         _page("virtual_agent", "Virtual agent", "support_agent"),
         _page("tickets", "Tickets", "confirmation_number"),
         _page("conversations", "Conversations", "forum"),
+        _page("service_levels", "Service levels", "timer"),
         _page("forecast", "Forecast & staffing", "query_stats"),
     ],
     "Customers": [

@@ -133,3 +133,30 @@ def test_choosing_a_conversation_opens_its_transcript_and_readings(use_built):
     facts = "\n".join(m.value for m in at.markdown)
     assert "**Intent:**" in facts and "**Emotion path:**" in facts
     assert len(at.chat_message) >= 2  # the turns, customer and agent
+
+
+def test_service_levels_are_measured_on_both_clocks_and_the_page_links_to_the_misses(use_built):
+    with _snapshot(use_built) as conn:
+        levels = conn.execute("select * from marts.fct_service_levels").df()
+        conversations = conn.execute("select count(*) from marts.fct_conversations").fetchone()[0]
+    assert len(levels) == levels["conversation_id"].nunique() == conversations
+    assert levels["sla_clock"].notna().all()  # the default targets cover every channel
+    timed = levels.dropna(subset=["first_response_business_seconds"])
+    assert len(timed) and (timed["first_response_business_seconds"] <= timed["first_response_seconds"] + 1e-6).all()
+    assert (levels["elapsed_business_seconds"] <= levels["elapsed_seconds"] + 1e-6).all()
+    assert (levels["elapsed_business_seconds"] < levels["elapsed_seconds"]).any()  # some contacts run out of hours
+    assert not levels.loc[levels["is_abandoned"], "first_response_met"].any()
+
+    page = open_page("dashboards/pages/service_levels.py")
+    assert not page.exception, [e.value for e in page.exception]
+    for tile, key in (("Missed first response", "first_response_met"), ("Missed resolution", "resolution_met")):
+        contacts = open_page(PAGE)
+        contacts.query_params[key] = "no"
+        contacts.run()
+        assert _tile(contacts, "Conversations") == _tile(page, tile), tile
+    assert {link.proto.query_string for link in page.get("page_link")} >= {"first_response_met=no",
+                                                                          "resolution_met=no"}
+    by_day = page.dataframe[1].value
+    page.radio[0].set_value("Agent").run()
+    by_agent = page.dataframe[1].value
+    assert not page.exception and by_agent["contacts"].sum() == by_day["contacts"].sum() > 0

@@ -31,7 +31,8 @@ LINK_FILTERS = {"intent": ("intent_of_record", "="), "agent": ("agent_id", "="),
                 "emotion": ("last_customer_emotion", "="), "language": ("language", "="),
                 "failed": ("failed_dimensions", "contains")}
 YES_NO_FILTERS = {"fcr": "is_first_contact_resolution", "ticket": "ticket_count > 0", "abandoned": "is_abandoned",
-                  "transferred": "is_transferred"}
+                  "transferred": "is_transferred", "first_response_met": "first_response_met",
+                  "resolution_met": "resolution_met"}
 
 filters = page_filters("Conversations")
 require_marts("This snapshot was built before the conversation summary existed; the next build adds it.",
@@ -50,7 +51,7 @@ for key, (column, how) in LINK_FILTERS.items():
 for key, condition in YES_NO_FILTERS.items():
     value = (link.get(key) or "").lower()
     if value in ("yes", "no"):
-        where += f" and {'' if value == 'yes' else 'not '}coalesce({condition}, false)"
+        where += f" and ({condition}) is {'true' if value == 'yes' else 'false'}"  # unknown is neither
         applied.append(f"{key} = {value}")
 search = st.text_input("Conversation, customer or agent id", value=link.get("conversation", ""),
                        placeholder="CV00000123, a customer id or an agent id")

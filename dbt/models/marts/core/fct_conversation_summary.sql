@@ -35,6 +35,10 @@ calls as (
     select * from {{ ref('fct_calls') }}
 ),
 
+service_levels as (
+    select * from {{ ref('fct_service_levels') }}
+),
+
 customer_emotions as (
     select
         conversation_id,
@@ -108,8 +112,8 @@ final as (
         conversations.team_id,
         conversations.agent_id,
         conversations.customer_id,
-        timezone('UTC', timezone('{{ var("business_timezone") }}', conversations.started_at)) as started_at_utc,
-        timezone('UTC', timezone('{{ var("business_timezone") }}', conversations.ended_at)) as ended_at_utc,
+        {{ business_to_utc('conversations.started_at', var('business_timezone')) }} as started_at_utc,
+        {{ business_to_utc('conversations.ended_at', var('business_timezone')) }} as ended_at_utc,
         conversations.started_at as started_at_local,
         conversations.ended_at as ended_at_local,
         conversations.started_date,
@@ -136,6 +140,16 @@ final as (
         conversations.handle_seconds,
         conversations.wait_seconds,
         conversations.first_response_seconds,
+        service_levels.first_response_business_seconds,
+        service_levels.elapsed_seconds,
+        service_levels.elapsed_business_seconds,
+        service_levels.resolution_seconds,
+        service_levels.resolution_business_seconds,
+        service_levels.sla_clock,
+        service_levels.first_response_target_seconds,
+        service_levels.resolution_target_hours,
+        service_levels.first_response_met,
+        service_levels.resolution_met,
         call_rollup.talk_seconds,
         call_rollup.hold_seconds,
         conversations.transfer_count,
@@ -156,6 +170,7 @@ final as (
     left join call_rollup on call_rollup.conversation_id = conversations.conversation_id
     left join first_customer_turns on first_customer_turns.conversation_id = conversations.conversation_id
     left join languages on languages.conversation_id = conversations.conversation_id
+    left join service_levels on service_levels.conversation_id = conversations.conversation_id
 )
 
 select * from final

@@ -1,0 +1,136 @@
+-- Service levels per conversation: its SLA targets (`sla_targets` seed, the most specific row), the waiting
+-- and resolution times on the wall clock and in business hours (`business_hours` seed, holidays), and
+-- whether each target was met. A contact counts as resolved when its ticket is (fct_tickets), or at its end
+-- when it needed no ticket; an abandoned contact missed its first response and has no resolution target;
+-- an open ticket still inside its target is pending (null), one past it has missed.
+{%- set zone = var('business_timezone') %}
+with
+
+conversations as (
+    select * from {{ ref('fct_conversations') }}
+),
+
+tickets as (
+    select * from {{ ref('fct_tickets') }}
+),
+
+open_intervals as (
+    select * from {{ ref('int_calendar__open_intervals') }}
+),
+
+targets as (
+    select * from {{ ref('sla_targets') }}
+),
+
+data_end as (
+    select max(coalesce(ended_at, started_at)) as data_as_of
+    from conversations
+),
+
+first_tickets as (
+    select
+        conversation_id,
+        arg_min(resolved_at, created_at) as ticket_resolved_at
+    from tickets
+    group by conversation_id
+),
+
+contacts as (
+    select
+        conversations.conversation_id,
+        conversations.started_date,
+        conversations.channel,
+        conversations.queue_id,
+        conversations.team_id,
+        conversations.agent_id,
+        conversations.is_abandoned,
+        conversations.started_at,
+        coalesce(conversations.ended_at, conversations.started_at) as ended_at,
+        conversations.first_response_seconds,
+        conversations.started_at + to_seconds(conversations.first_response_seconds) as first_response_at,
+        first_tickets.conversation_id is not null as has_ticket,
+        case
+            when first_tickets.conversation_id is not null then first_tickets.ticket_resolved_at
+            when not conversations.is_abandoned then coalesce(conversations.ended_at, conversations.started_at)
+        end as resolved_at
+    from conversations
+    left join first_tickets on first_tickets.conversation_id = conversations.conversation_id
+),
+
+chosen_targets as (
+    select
+        contacts.conversation_id,
+        targets.first_response_seconds as first_response_target_seconds,
+        targets.resolution_hours as resolution_target_hours,
+        targets.clock as sla_clock
+    from contacts
+    inner join targets
+        on targets.queue_id in (contacts.queue_id, '*')
+        and targets.channel in (contacts.channel, '*')
+    qualify row_number() over (
+        partition by contacts.conversation_id
+        order by (targets.queue_id = '*')::int * 2 + (targets.channel = '*')::int
+    ) = 1
+),
+
+timed as (
+    select
+        contacts.*,
+        data_end.data_as_of,
+        {{ elapsed_seconds('contacts.started_at', 'contacts.ended_at', zone) }} as elapsed_seconds,
+        {{ elapsed_seconds('contacts.started_at', 'contacts.resolved_at', zone) }} as resolution_seconds,
+        {{ elapsed_seconds('contacts.started_at', 'data_end.data_as_of', zone) }} as open_seconds,
+        {{ business_seconds('contacts.started_at', 'contacts.first_response_at', 'contacts.queue_id', zone) }}
+            as first_response_business_seconds,
+        {{ business_seconds('contacts.started_at', 'contacts.ended_at', 'contacts.queue_id', zone) }}
+            as elapsed_business_seconds,
+        {{ business_seconds('contacts.started_at', 'contacts.resolved_at', 'contacts.queue_id', zone) }}
+            as resolution_business_seconds,
+        {{ business_seconds('contacts.started_at', 'data_end.data_as_of', 'contacts.queue_id', zone) }}
+            as open_business_seconds
+    from contacts
+    cross join data_end
+),
+
+final as (
+    select
+        timed.conversation_id,
+        timed.started_date,
+        timed.channel,
+        timed.queue_id,
+        timed.team_id,
+        timed.agent_id,
+        timed.has_ticket,
+        timed.is_abandoned,
+        chosen_targets.sla_clock,
+        chosen_targets.first_response_target_seconds,
+        chosen_targets.resolution_target_hours,
+        timed.first_response_seconds,
+        case when timed.first_response_at is not null then timed.first_response_business_seconds end
+            as first_response_business_seconds,
+        timed.elapsed_seconds,
+        timed.elapsed_business_seconds,
+        timed.resolved_at,
+        timed.resolution_seconds,
+        case when timed.resolved_at is not null then timed.resolution_business_seconds end
+            as resolution_business_seconds,
+        case
+            when chosen_targets.sla_clock is null then null
+            when timed.is_abandoned then false
+            when timed.first_response_seconds is null then null
+            else (case chosen_targets.sla_clock when 'business' then timed.first_response_business_seconds
+                  else timed.first_response_seconds end) <= chosen_targets.first_response_target_seconds
+        end as first_response_met,
+        case
+            when chosen_targets.sla_clock is null or timed.is_abandoned then null
+            when timed.resolved_at is not null
+                then (case chosen_targets.sla_clock when 'business' then timed.resolution_business_seconds
+                      else timed.resolution_seconds end) <= chosen_targets.resolution_target_hours * 3600
+            when (case chosen_targets.sla_clock when 'business' then timed.open_business_seconds
+                  else timed.open_seconds end) > chosen_targets.resolution_target_hours * 3600 then false
+        end as resolution_met
+    from timed
+    left join chosen_targets on chosen_targets.conversation_id = timed.conversation_id
+)
+
+select * from final
