@@ -56,6 +56,7 @@ SECTIONS = {
     "Customers": [
         _page("emotion", "Emotion", "mood_bad"),
         _page("languages", "Languages", "translate"),
+        _page("surveys", "Surveys", "poll"),
     ],
     "Quality": [
         _page("quality", "Quality", "fact_check"),

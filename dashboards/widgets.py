@@ -11,7 +11,7 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
-from dashboards.data import Filters, current_filters, has_table, snapshot
+from dashboards.data import Filters, current_filters, has_table, query, snapshot
 from warehouse.snapshot import SnapshotRef
 
 T = TypeVar("T")
@@ -75,6 +75,13 @@ def explain_no_rows(nothing_yet: bool, why_nothing_yet: str, none_selected: str,
         st.info(why_nothing_yet, icon=icon)
     else:
         st.info(none_selected)
+
+
+def explain_empty_mart(mart: str, why_nothing_yet: str, none_selected: str,
+                       icon: str = ":material/hourglass_empty:") -> None:
+    """:func:`explain_no_rows` for a page reading one mart: is ``marts.<mart>`` empty, or only the selection?"""
+    explain_no_rows(int(query(f"select count(*) as n from marts.{mart}").iloc[0]["n"]) == 0, why_nothing_yet,
+                    none_selected, icon=icon)
 
 
 def number_formats(fmt: str, *columns: str) -> dict:

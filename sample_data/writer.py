@@ -31,6 +31,8 @@ from sample_data.core import (
     EMOTIONS, TEAM_CATEGORY, TEAMS, Contact, ContactCentreSimulator, GeneratorConfig,
 )
 from sample_data.knowledge import kb_articles, translation_memory
+from sample_data.surveys import FIELDS as SURVEY_ANSWER_FIELDS
+from sample_data.surveys import survey_answers
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -169,7 +171,7 @@ class _Faults:
 def generate(config: GeneratorConfig, landing_dir: Path, truth_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Simulate and write everything; returns the summary also saved as ``summary.json``."""
     sim = ContactCentreSimulator(config)
-    for folder in ("conversations", "turns", "calls", "voice_features", "surveys", "orders", "annotations",
+    for folder in ("conversations", "turns", "calls", "voice_features", "surveys", "survey_answers", "orders", "annotations",
                    "turn_labels", "customers", "agents", "teams", "queues", "products", "kb_articles",
                    "translation_memory"):
         (landing_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -186,7 +188,7 @@ def generate(config: GeneratorConfig, landing_dir: Path, truth_dir: Path, progre
         by_day[(start_dt + timedelta(seconds=s)).date()].append((s, c))
     counts: dict[str, Any] = {
         "conversations_by_day_channel": Counter(), "turns": 0, "calls": 0, "abandoned_calls": 0,
-        "voice_rows": 0, "surveys": 0, "annotations": 0, "turn_labels": 0, "duplicate_conversation_rows": 0,
+        "voice_rows": 0, "surveys": 0, "survey_answers": 0, "annotations": 0, "turn_labels": 0, "duplicate_conversation_rows": 0,
         "transferred": 0,
     }
     carry: list[dict[str, Any]] = []
@@ -215,6 +217,9 @@ def generate(config: GeneratorConfig, landing_dir: Path, truth_dir: Path, progre
         surveys = [ct.survey for ct in contacts if ct.survey]
         _write_csv(landing_dir / "surveys" / f"surveys_{day}.csv", SURVEY_FIELDS,
                    surveys + faults.broken_csv_rows("surveys", day, len(surveys), SURVEY_FIELDS, force))
+        answers = [row for ct in contacts for row in survey_answers(ct.header, ct.survey)]
+        if answers:
+            _write_csv(landing_dir / "survey_answers" / f"survey_answers_{day}.csv", SURVEY_ANSWER_FIELDS, answers)
         annotations = _annotations(contacts, config.annotation_rate, ann_rng, day)
         if annotations:
             _write_jsonl(landing_dir / "annotations" / f"annotations_{day}.jsonl", annotations)
@@ -229,6 +234,7 @@ def generate(config: GeneratorConfig, landing_dir: Path, truth_dir: Path, progre
         counts["abandoned_calls"] += sum(1 for c in calls if c["abandoned"])
         counts["voice_rows"] += len(voice)
         counts["surveys"] += len(surveys)
+        counts["survey_answers"] += len(answers)
         counts["annotations"] += len(annotations)
         sink.write("truth_conversations", [ct.truth for ct in contacts])
         sink.write("truth_turns", [r for ct in contacts for r in ct.turn_truth])

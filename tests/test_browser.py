@@ -25,7 +25,7 @@ PAGES = {"overview": ("", "Overview"), "overview_by_name": ("overview", "Overvie
          "emotion": ("emotion", "Emotion"), "quality": ("quality", "Quality"),
          "knowledge_graph": ("knowledge_graph", "Knowledge graph"), "languages": ("languages", "Languages"),
          "models": ("models", "Models"), "tickets": ("tickets", "Tickets"), "conversations": ("conversations", "Conversations"),
-         "service_levels": ("service_levels", "Service levels"),
+         "service_levels": ("service_levels", "Service levels"), "surveys": ("surveys", "Surveys"),
          "forecast": ("forecast", "Forecast and staffing"), "value": ("value", "Value"), "admin": ("admin", "Admin")}
 
 

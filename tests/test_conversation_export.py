@@ -45,7 +45,8 @@ def test_one_row_per_conversation_with_times_in_utc_and_business_time(use_built)
     assert summary["ticket_count"].sum() == tickets
     assert summary["intent_of_record"].notna().mean() > 0.9 and summary["language"].notna().mean() > 0.9
     calls = summary[summary["channel"] == "phone"]
-    assert calls["talk_seconds"].notna().any() and summary.loc[summary["channel"] == "chat", "talk_seconds"].isna().all()
+    assert calls["talk_seconds"].notna().any()
+    assert summary.loc[summary["channel"] == "chat", "talk_seconds"].isna().all()
 
 
 def _export(*args: str) -> int:
@@ -160,3 +161,24 @@ def test_service_levels_are_measured_on_both_clocks_and_the_page_links_to_the_mi
     page.radio[0].set_value("Agent").run()
     by_agent = page.dataframe[1].value
     assert not page.exception and by_agent["contacts"].sum() == by_day["contacts"].sum() > 0
+
+
+def test_surveys_report_per_question_with_response_rates_and_feed_csat(use_built):
+    with _snapshot(use_built) as conn:
+        answers = conn.execute("select * from marts.fct_survey_answers").df()
+        csat_kpi = conn.execute("select sum(csat_responses) from marts.fct_kpi_daily").fetchone()[0]
+        csat_contacts = conn.execute("select count(csat) from marts.fct_conversations").fetchone()[0]
+    assert len(answers) and set(answers["question_id"]) == {"q_csat", "q_effort", "q_comment"}
+    per_question = answers.groupby("question_id")["is_answered"].mean()
+    assert 0 < per_question["q_comment"] < per_question["q_csat"] < 1  # not every survey, nor every question
+    assert answers.loc[answers["is_answered"] & (answers["measure"] != "other"), "score_share"].between(0, 1).all()
+    assert csat_kpi == csat_contacts > 0  # the KPIs count one answer per contact, whichever contract carried it
+
+    page = open_page("dashboards/pages/surveys.py")
+    assert not page.exception, [e.value for e in page.exception]
+    tiles = {m.label: m.value for m in page.metric}
+    table = page.dataframe[0].value
+    assert set(table["question_id"]) == {"q_csat", "q_effort", "q_comment"}
+    assert int(tiles["Surveys sent"].replace(",", "")) == table.loc[table["question_id"] == "q_csat", "sent"].iloc[0]
+    comments = page.dataframe[1].value  # no login configured: every role reads text
+    assert len(comments) and comments["contact"].str.startswith("/conversations?conversation=CV").all()

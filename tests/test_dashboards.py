@@ -11,7 +11,7 @@ from tests.conftest import point_settings_at
 
 PAGES = ["dashboards/pages/overview.py", "dashboards/pages/answer.py", "dashboards/pages/data_quality.py", "dashboards/pages/value.py",
          "dashboards/pages/forecast.py", "dashboards/pages/tickets.py", "dashboards/pages/conversations.py",
-         "dashboards/pages/service_levels.py",
+         "dashboards/pages/service_levels.py", "dashboards/pages/surveys.py",
          "dashboards/pages/emotion.py", "dashboards/pages/quality.py", "dashboards/pages/knowledge_graph.py",
          "dashboards/pages/languages.py", "dashboards/pages/models.py", "dashboards/pages/admin.py",
          "dashboards/pages/review.py", "dashboards/pages/virtual_agent.py", "dashboards/pages/simulator.py"]

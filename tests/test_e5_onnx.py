@@ -50,8 +50,8 @@ def test_a_text_reads_the_same_alone_or_in_a_padded_batch(engine):
 
 def test_a_multilingual_paraphrase_ranks_first(engine):
     queries = engine.queries(["我的退款什么时候到账？", "Where is my parcel?"])
-    passages = engine.passages(["Refunds reach your card within 5 working days.", "Track your parcel on the orders page.",
-                                "Change your password under settings."])
+    passages = engine.passages(["Refunds reach your card within 5 working days.",
+                                "Track your parcel on the orders page.", "Change your password under settings."])
     assert list((queries @ passages.T).argmax(1)) == [0, 1]
 
 

@@ -341,3 +341,33 @@ def test_files_untouched_since_loading_are_not_read_again(conn, tmp_path, monkey
     write_turns(a, [["CV1", 0, "agent", "2026-01-01 10:00:00", "Hello again"]])  # corrected: read and replaced
     load_source(conn, TURNS, landing)
     assert conn.execute("select text from raw.turns where conversation_id = 'CV1'").fetchall() == [("Hello again",)]
+
+
+def test_survey_answers_load_per_question_and_bad_rows_are_quarantined_with_their_reason(conn, tmp_path):
+    """The per-question survey contract: a scale, a sent time, an answer or none; broken rows wait with a reason."""
+    landing = tmp_path / "landing"
+    (landing / "survey_answers").mkdir(parents=True)
+    header = ("survey_id,conversation_id,survey_name,question_id,question,measure,scale_min,scale_max,sent_at,"
+              "answered_at,answer_value,answer_text\n")
+    rows = [
+        "P1,CV1,post_contact,q_csat,How satisfied?,csat,1,5,2026-01-01 10:00:00,2026-01-01 11:00:00,4,",
+        "P1,CV1,post_contact,q_comment,Anything else?,other,,,2026-01-01 10:00:00,2026-01-01 11:00:00,,Slow but fine",
+        "P2,CV2,post_contact,q_csat,How satisfied?,csat,1,5,2026-01-01 10:00:00,,,",  # sent, not answered
+        "P3,CV3,post_contact,q_csat,How satisfied?,csat,1,5,2026-01-01 10:00:00,2026-01-01 11:00:00,6,",
+        "P4,CV4,post_contact,q_csat,How satisfied?,stars,1,5,2026-01-01 10:00:00,2026-01-01 11:00:00,3,",
+        "P5,CV5,post_contact,q_csat,How satisfied?,csat,1,5,2026-01-01 10:00:00,2026-01-01 09:00:00,3,",
+        "P6,CV6,post_contact,,How satisfied?,csat,1,5,2026-01-01 10:00:00,2026-01-01 11:00:00,3,",
+        "P7,CV7,post_contact,q_csat,How satisfied?,csat,5,1,2026-01-01 10:00:00,2026-01-01 11:00:00,3,",
+        "P8,CV8,post_contact,q_csat,How satisfied?,csat,1,5,2026-01-01 10:00:00,2026-01-01 11:00:00,four,",
+    ]
+    (landing / "survey_answers" / "a.csv").write_text(header + "\n".join(rows) + "\n")
+    report = load_source(conn, SOURCE_BY_NAME["survey_answers"], landing)
+    assert (report.rows_loaded, report.rows_quarantined) == (3, 6)  # every row read is accounted for
+    reasons = " | ".join(r[2] for r in quarantine(conn, "survey_answers"))
+    for expected in ("answer_value is outside the scale", "measure must be csat, nps, ces or other",
+                     "answered_at is before sent_at", "question_id", "scale_max is not above scale_min",
+                     "answer_value: cannot read 'four' as DOUBLE"):
+        assert expected in reasons, expected
+    loaded = conn.execute("select survey_id, question_id, answer_value, answer_text from raw.survey_answers "
+                          "order by survey_id, question_id").fetchall()
+    assert loaded == [("P1", "q_comment", None, "Slow but fine"), ("P1", "q_csat", 4.0, ""), ("P2", "q_csat", None, "")]

@@ -116,6 +116,23 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("csat", "INTEGER", check="v between 1 and 5", check_message="csat must be 1-5"),
         Column("nps", "INTEGER", check="v between 0 and 10", check_message="nps must be 0-10"),
     ), ("survey_id",), "Post-contact survey answers (CSAT 1-5, NPS 0-10)."),
+    SourceSpec("survey_answers", "csv", (
+        Column("survey_id", required=True), Column("conversation_id", required=True), Column("survey_name"),
+        Column("question_id", required=True), Column("question"),
+        Column("measure", check="v in ('csat', 'nps', 'ces', 'other')",
+               check_message="measure must be csat, nps, ces or other"),
+        Column("scale_min", "INTEGER"), Column("scale_max", "INTEGER"),
+        Column("sent_at", "TIMESTAMP", required=True), Column("answered_at", "TIMESTAMP"),
+        Column("answer_value", "DOUBLE"), Column("answer_text"),
+    ), ("survey_id", "question_id"),
+        "Survey questions sent after contacts and their answers, one row per survey and question: the scale "
+        "(empty for free text), what the question measures (csat, nps, ces, other), the answer or none yet.",
+        row_checks=(
+            RowCheck("{answer_value} between {scale_min} and {scale_max}", "answer_value is outside the scale",
+                     ("answer_value", "scale_min", "scale_max")),
+            RowCheck("{scale_max} > {scale_min}", "scale_max is not above scale_min", ("scale_min", "scale_max")),
+            RowCheck("{answered_at} >= {sent_at}", "answered_at is before sent_at", ("answered_at", "sent_at")),
+        )),
     SourceSpec("orders", "parquet", (
         Column("order_id", required=True), _nonneg("line_number", required=True),
         Column("customer_id", required=True), Column("ordered_at", "TIMESTAMP", required=True),

@@ -19,7 +19,7 @@ from dashboards import audit
 from dashboards.access import can_see_text, current_user
 from dashboards.data import query
 from dashboards.transcript import render_transcript
-from dashboards.widgets import explain_no_rows, number_formats, page_filters, require_marts
+from dashboards.widgets import explain_empty_mart, number_formats, page_filters, require_marts
 
 SHOWN_ROWS = 2000  # the table lists this many; the tiles and the downloads cover every matching row
 LIST_COLUMNS = ["conversation_id", "started_at_local", "channel", "queue_id", "agent_id", "intent_of_record",
@@ -66,10 +66,10 @@ if applied:
     st.caption("Filtered by " + ", ".join(applied) + " as well as the sidebar. "
                "[Clear these filters](/conversations)")
 if rows.empty:
-    explain_no_rows(int(query("select count(*) as n from marts.fct_conversation_summary").iloc[0]["n"]) == 0,
-                    "No conversation has been loaded into this warehouse yet.",
-                    "No conversation matches these filters. The period, channels and queues are in the sidebar; "
-                    "the filters set by the address are listed above.")
+    explain_empty_mart("fct_conversation_summary",
+                       "No conversation has been loaded into this warehouse yet.",
+                       "No conversation matches these filters. The period, channels and queues are in the sidebar; "
+                       "the filters set by the address are listed above.")
     st.stop()
 
 eligible = rows[rows["is_fcr_eligible"].fillna(False).astype(bool)]

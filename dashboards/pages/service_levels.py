@@ -14,7 +14,8 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.widgets import contacts_link, explain_no_rows, number_formats, page_filters, plain, require_marts
+from dashboards.widgets import (contacts_link, explain_empty_mart, number_formats, page_filters, plain,
+                                require_marts)
 
 BREAKDOWNS = {"Day": "started_date", "Queue": "queue_id", "Team": "team_id", "Agent": "agent_id"}
 
@@ -29,9 +30,10 @@ rows = query(f"""
            first_response_met, resolution_met
     from marts.fct_conversation_summary where {where}""", tuple(params))
 if rows.empty:
-    explain_no_rows(int(query("select count(*) as n from marts.fct_conversation_summary").iloc[0]["n"]) == 0,
-                    "No conversation has been loaded into this warehouse yet.",
-                    "No contacts in this period for the chosen channels and queues. Widen the filters in the sidebar.")
+    explain_empty_mart("fct_conversation_summary",
+                       "No conversation has been loaded into this warehouse yet.",
+                       "No contacts in this period for the chosen channels and queues. Widen the filters in the "
+                       "sidebar.")
     st.stop()
 if rows["sla_clock"].isna().all():
     st.info("No SLA target applies to these contacts: add rows for their queues or channels (or a \"*\" row) to the "

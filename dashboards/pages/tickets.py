@@ -12,7 +12,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import has_table, query, snapshot
-from dashboards.widgets import contacts_link, download_button, empty_state, explain_no_rows, page_filters, plain
+from dashboards.widgets import contacts_link, download_button, empty_state, explain_empty_mart, page_filters, plain
 
 # The published case this page is measured against (vendor case study of automatic ticketing).
 ARTICLE_HANDLING_BEFORE_MIN = 4.2 * 60
@@ -30,12 +30,13 @@ if snapshot() is None or not has_table("fct_tickets"):
 where, params = filters.where("started_date", "channel", "queue_id")
 tickets = query(f"select * from marts.fct_tickets where {where} order by created_at", tuple(params))
 if tickets.empty:
-    explain_no_rows(int(query("select count(*) as n from marts.fct_tickets").iloc[0]["n"]) == 0,
-                    "No ticket has been raised in this warehouse: a ticket opens when an agent opens one, a wrap-up "
-                    "code says so (ticket_created, escalated), the customer's last message reads upset, or the "
-                    "closing says the matter is unresolved, and none of its contacts did.",
-                    "No tickets in this period for the chosen channels and queues. Widen the filters in the sidebar.",
-                    icon=":material/task_alt:")
+    explain_empty_mart("fct_tickets",
+                       "No ticket has been raised in this warehouse: a ticket opens when an agent opens one, a wrap-up "
+                       "code says so (ticket_created, escalated), the customer's last message reads upset, or the "
+                       "closing says the matter is unresolved, and none of its contacts did.",
+                       "No tickets in this period for the chosen channels and queues. Widen the filters in the "
+                       "sidebar.",
+                       icon=":material/task_alt:")
     st.stop()
 
 as_of = pd.Timestamp(tickets["data_as_of"].max())

@@ -9,7 +9,7 @@ calls as (
 ),
 
 surveys as (
-    select * from {{ ref('stg_raw__surveys') }}
+    select * from {{ ref('int_surveys__responses') }}
 ),
 
 turns as (
@@ -34,7 +34,7 @@ survey_per_conversation as (
     -- One answer per contact: the first one the customer gave.
     select distinct on (conversation_id) *
     from surveys
-    order by conversation_id, responded_at
+    order by conversation_id, responded_at, survey_id
 ),
 
 turn_summary as (
