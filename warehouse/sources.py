@@ -79,6 +79,11 @@ def _nonneg(name: str, kind: str = "INTEGER", required: bool = False) -> Column:
     return Column(name, kind, required=required, check=_NONNEG, check_message=f"{name} must be >= 0")
 
 
+def _scale(name: str, kind: str) -> Column:
+    """A survey scale end or answer: surveys use small scales (1-5, 0-10, 1-7); anything else is an export error."""
+    return Column(name, kind, check="v between -100 and 100", check_message=f"{name} must be between -100 and 100")
+
+
 _ENDS_AFTER_START = RowCheck("{ended_at} >= {started_at}", "ended_at is before started_at", ("ended_at", "started_at"))
 
 SOURCES: tuple[SourceSpec, ...] = (
@@ -121,9 +126,9 @@ SOURCES: tuple[SourceSpec, ...] = (
         Column("question_id", required=True), Column("question"),
         Column("measure", check="v in ('csat', 'nps', 'ces', 'other')",
                check_message="measure must be csat, nps, ces or other"),
-        Column("scale_min", "INTEGER"), Column("scale_max", "INTEGER"),
+        _scale("scale_min", "INTEGER"), _scale("scale_max", "INTEGER"),
         Column("sent_at", "TIMESTAMP", required=True), Column("answered_at", "TIMESTAMP"),
-        Column("answer_value", "DOUBLE"), Column("answer_text"),
+        _scale("answer_value", "DOUBLE"), Column("answer_text"),
     ), ("survey_id", "question_id"),
         "Survey questions sent after contacts and their answers, one row per survey and question: the scale "
         "(empty for free text), what the question measures (csat, nps, ces, other), the answer or none yet.",
