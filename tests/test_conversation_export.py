@@ -182,3 +182,18 @@ def test_surveys_report_per_question_with_response_rates_and_feed_csat(use_built
     assert int(tiles["Surveys sent"].replace(",", "")) == table.loc[table["question_id"] == "q_csat", "sent"].iloc[0]
     comments = page.dataframe[1].value  # no login configured: every role reads text
     assert len(comments) and comments["contact"].str.startswith("/conversations?conversation=CV").all()
+
+
+def test_a_failed_quality_dimension_drills_down_to_exactly_the_contacts_that_failed_it(use_built):
+    quality = open_page("dashboards/pages/quality.py")
+    assert not quality.exception, [e.value for e in quality.exception]
+    dimensions = quality.dataframe[0].value.set_index("dimension")
+    failing = [d for d in dimensions.index if dimensions.loc[d, "failed"] > 0]
+    assert failing
+    for dimension in failing[:3]:
+        contacts = open_page(PAGE)
+        contacts.query_params["failed"] = dimension
+        contacts.run()
+        assert int(_tile(contacts, "Conversations").replace(",", "")) == dimensions.loc[dimension, "failed"], dimension
+    link = next(link for link in quality.get("page_link") if link.proto.query_string.startswith("failed="))
+    assert link.proto.query_string == f"failed={failing[0]}"

@@ -45,7 +45,8 @@ applied: list[str] = []
 for key, (column, how) in LINK_FILTERS.items():
     value = link.get(key)
     if value:
-        where += f" and {column} = ?" if how == "=" else f" and contains(coalesce({column}, ''), ?)"
+        where += (f" and {column} = ?" if how == "=" else  # one of a comma-separated list, exactly
+                  f" and list_contains(string_split(coalesce({column}, ''), ', '), ?)")
         params.append(value)
         applied.append(f"{key} = {value}")
 for key, condition in YES_NO_FILTERS.items():

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboards.data import query
 from dashboards.transcript import TurnNote, render_transcript
 from dashboards.access import can_see_text
-from dashboards.widgets import download_button, page_filters, require_marts
+from dashboards.widgets import contacts_link, download_button, page_filters, require_marts
 
 GROUPS = {"Team": "k.team_id", "Agent": "k.agent_id"}  # fixed column names, never user text
 
@@ -94,6 +94,13 @@ st.dataframe(dimensions, hide_index=True, width="stretch",
              column_config={"pass_rate": st.column_config.ProgressColumn("pass rate", min_value=0, max_value=1,
                                                                          format="percent")})
 download_button(dimensions, "qa_dimensions.csv", "Download pass rates per dimension (CSV)")
+failing = dimensions[dimensions["failed"] > 0]["dimension"].tolist()
+if failing:
+    pick, link = st.columns([2, 3])
+    chosen_dimension = pick.selectbox("Contacts that failed", failing, key="quality_failed_dimension",
+                                      label_visibility="collapsed")
+    with link:
+        contacts_link(f"The contacts that failed {chosen_dimension}", failed=chosen_dimension)
 
 st.subheader("Scorecards by team and agent")
 by = st.radio("Group by", list(GROUPS), horizontal=True, key="quality_group_by")
