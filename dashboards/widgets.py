@@ -61,6 +61,16 @@ def page_snapshot(title: str) -> SnapshotRef:
     return _page_start(title, snapshot)
 
 
+def readings_page(title: str, readings: str, *marts: str) -> tuple[Filters, str, list]:
+    """A page over the models' readings: its start, a stop until a build has made ``marts``, and the filter
+    clause on the conversation columns (aliased ``c``: started_date, channel, final_queue_id)."""
+    filters = page_filters(title)
+    require_marts(f"This snapshot has no {readings} yet (marts.{' / '.join(marts)}). Run a build with the enrichment "
+                  "assets (`make materialize`).", *marts)
+    where, params = filters.where("c.started_date", "c.channel", "c.final_queue_id")
+    return filters, where, params
+
+
 def require_marts(message: str, *tables: str) -> None:
     """Stop the page with ``message`` while the snapshot lacks a mart it reads (one built before the mart existed)."""
     if not all(has_table(name) for name in tables):

@@ -15,7 +15,7 @@ import streamlit as st
 from dashboards.data import query
 from dashboards.transcript import TurnNote, render_transcript
 from dashboards.access import can_see_text
-from dashboards.widgets import download_button, explain_no_rows, page_filters, require_marts
+from dashboards.widgets import download_button, explain_no_rows, readings_page
 
 EMOTION_COLOURS = {"angry": "#d62728", "anxious": "#ff7f0e", "confused": "#bcbd22", "neutral": "#9e9e9e",
                    "satisfied": "#2ca02c"}
@@ -24,11 +24,7 @@ EMOTION_COLOURS = {"angry": "#d62728", "anxious": "#ff7f0e", "confused": "#bcbd2
 ZERO_SHOT_FIGURES = ("0.38 in English and 0.43 in Chinese, against 0.12 and 0.25 for always guessing the commonest "
                      "emotion; a model trained on labels reaches about 0.61")
 
-filters = page_filters("Emotion")
-require_marts("This snapshot has no emotion readings yet (marts.fct_turn_readings / fct_emotion_alerts). "
-              "Run a build with the enrichment assets (`make materialize`).", "fct_turn_readings", "fct_emotion_alerts")
-
-where, params = filters.where("c.started_date", "c.channel", "c.final_queue_id")
+filters, where, params = readings_page("Emotion", "emotion readings", "fct_turn_readings", "fct_emotion_alerts")
 
 daily = query(f"""
     select

@@ -16,15 +16,11 @@ import streamlit as st
 from dashboards.data import query
 from dashboards.transcript import TurnNote, render_transcript
 from dashboards.access import can_see_text
-from dashboards.widgets import contacts_link, download_button, page_filters, require_marts
+from dashboards.widgets import contacts_link, download_button, readings_page
 
 GROUPS = {"Team": "k.team_id", "Agent": "k.agent_id"}  # fixed column names, never user text
 
-filters = page_filters("Quality")
-require_marts("This snapshot has no QA scorecards yet (marts.fct_qa_checks / fct_qa_scorecards). "
-              "Run a build with the enrichment assets (`make materialize`).", "fct_qa_checks", "fct_qa_scorecards")
-
-where, params = filters.where("c.started_date", "c.channel", "c.final_queue_id")
+filters, where, params = readings_page("Quality", "QA scorecards", "fct_qa_checks", "fct_qa_scorecards")
 
 dimensions = query(f"""
     select

@@ -163,14 +163,14 @@ final as (
         first_customer_turns.first_customer_message,
         conversations.pii_items_masked
     from conversations
-    left join intents on intents.conversation_id = conversations.conversation_id
-    left join emotion_paths on emotion_paths.conversation_id = conversations.conversation_id
-    left join scorecards on scorecards.conversation_id = conversations.conversation_id
-    left join ticket_rollup on ticket_rollup.conversation_id = conversations.conversation_id
-    left join call_rollup on call_rollup.conversation_id = conversations.conversation_id
-    left join first_customer_turns on first_customer_turns.conversation_id = conversations.conversation_id
-    left join languages on languages.conversation_id = conversations.conversation_id
-    left join service_levels on service_levels.conversation_id = conversations.conversation_id
+    left join intents using (conversation_id)
+    left join emotion_paths using (conversation_id)
+    left join scorecards using (conversation_id)
+    left join ticket_rollup using (conversation_id)
+    left join call_rollup using (conversation_id)
+    left join first_customer_turns using (conversation_id)
+    left join languages using (conversation_id)
+    left join service_levels using (conversation_id)
 )
 
 select * from final

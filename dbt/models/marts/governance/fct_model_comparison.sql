@@ -6,26 +6,17 @@ model_runs as (
 
 readings as (
     -- Every reading of every version, as (task, record, version, label).
-    select
-        'intent' as task,
-        conversation_id as record_id,
-        model_version,
-        intent as label
-    from {{ source('ml', 'intent_predictions') }}
+    {%- for task, record, label, table in [
+        ('intent', 'conversation_id', 'intent', 'intent_predictions'),
+        ('emotion', "conversation_id || '#' || turn_index", 'emotion', 'turn_emotions'),
+        ('quality_act', "conversation_id || '#' || turn_index", 'act', 'turn_acts'),
+    ] %}
+    select '{{ task }}' as task, {{ record }} as record_id, model_version, {{ label }} as label
+    from {{ source('ml', table) }}
+    {%- if not loop.last %}
     union all
-    select
-        'emotion',
-        conversation_id || '#' || turn_index,
-        model_version,
-        emotion
-    from {{ source('ml', 'turn_emotions') }}
-    union all
-    select
-        'quality_act',
-        conversation_id || '#' || turn_index,
-        model_version,
-        act
-    from {{ source('ml', 'turn_acts') }}
+    {%- endif %}
+    {%- endfor %}
 ),
 
 reference as (
