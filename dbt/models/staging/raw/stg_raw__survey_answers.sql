@@ -17,8 +17,9 @@ final as (
         sent_at,
         answered_at,
         answer_value,
-        -- Free text is the customer's own words: the same recognisers as conversation turns.
-        nullif({{ mask_pii('answer_text') }}, '') as answer_text,
+        -- Free text is the customer's own words: the same recognisers as conversation turns, run only where
+        -- there is text (most rows are scores; the recognisers cost about as much per row as on a turn).
+        case when nullif(trim(answer_text), '') is not null then {{ mask_pii('answer_text') }} end as answer_text,
         answered_at is not null and (answer_value is not null or nullif(trim(answer_text), '') is not null)
             as is_answered
     from source
