@@ -426,3 +426,20 @@ def test_a_trainee_practises_but_reads_no_transcript_and_an_analyst_cannot_pract
     at = login_and_open("simulator", "ana")
     assert any("open to trainees" in i.value for i in at.info)
     assert "Start a case" not in [b.label for b in at.button]
+
+
+@pytest.mark.slow
+def test_an_analyst_lists_conversations_without_their_text_and_a_supervisor_reads_them(use_built, access_file):
+    at = login_and_open("conversations", "ana")
+    captions = " ".join(c.value for c in at.caption)
+    assert "without the first message" in captions
+    assert all("first_customer_message" not in _columns(d) for d in at.dataframe)
+    first = at.dataframe[0].value.iloc[0]["conversation_id"]
+    at.text_input[0].set_value(first).run()
+    assert len(at.chat_message) == 0 and TEXT_HIDDEN in [i.value for i in at.info]
+    assert {"Intent", "Emotion path"} <= {line.split(":**")[0].lstrip("- *") for m in at.markdown
+                                           for line in m.value.splitlines() if ":**" in line}
+    at = login_and_open("conversations", "sue")
+    assert "without the first message" not in " ".join(c.value for c in at.caption)
+    at.text_input[0].set_value(first).run()
+    assert len(at.chat_message) == len(turn_texts(first)) > 0

@@ -61,8 +61,8 @@ if search.strip():
     params.extend([search.strip()] * 3)
     applied.append(f"id = {search.strip()}")
 
-rows = query(f"select * from marts.fct_conversation_summary where {where} order by started_at_utc desc, "
-             "conversation_id", tuple(params))
+listing = f"select * from marts.fct_conversation_summary where {where} order by started_at_utc desc, conversation_id"
+rows = query(listing, tuple(params))
 if applied:
     st.caption("Filtered by " + ", ".join(applied) + " as well as the sidebar. "
                "[Clear these filters](/conversations)")
@@ -86,20 +86,35 @@ c4.metric("CSAT (mean)", f"{answered.mean():.2f}" if len(answered) else "n/a",
           help=f"{len(answered):,} of {len(rows):,} answered the survey" if len(answered) else
           "Nobody in this list answered the survey.")
 
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _file_bytes(sql: str, params: tuple, text_allowed: bool, fmt: str) -> bytes:
+    """The download of one listing, made once per listing and format (not at every rerun of the page)."""
+    frame = query(sql, params)
+    if not text_allowed:
+        frame = frame.drop(columns=[c for c in TEXT_COLUMNS if c in frame.columns])
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode("utf-8")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
 text_allowed = can_see_text()
-export = rows if text_allowed else rows.drop(columns=[c for c in TEXT_COLUMNS if c in rows.columns])
+export_columns = len(rows.columns) - (0 if text_allowed else sum(c in rows.columns for c in TEXT_COLUMNS))
 stem = f"conversations-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}"
 left, right, note = st.columns([1, 1, 3])
-left.download_button("CSV", export.to_csv(index=False).encode("utf-8"), file_name=f"{stem}.csv", mime="text/csv",
-                     icon=":material/download:", on_click=audit.record, args=("export", current_user()),
-                     kwargs={"file": f"{stem}.csv", "rows": len(export), "what": "conversations"})
-parquet = io.BytesIO()
-export.to_parquet(parquet, index=False)
-right.download_button("Parquet", parquet.getvalue(), file_name=f"{stem}.parquet",
+left.download_button("CSV", _file_bytes(listing, tuple(params), text_allowed, "csv"), file_name=f"{stem}.csv",
+                     mime="text/csv", icon=":material/download:", on_click=audit.record,
+                     args=("export", current_user()),
+                     kwargs={"file": f"{stem}.csv", "rows": len(rows), "what": "conversations"})
+right.download_button("Parquet", _file_bytes(listing, tuple(params), text_allowed, "parquet"),
+                      file_name=f"{stem}.parquet",
                       mime="application/vnd.apache.parquet", icon=":material/download:", on_click=audit.record,
                       args=("export", current_user()),
-                      kwargs={"file": f"{stem}.parquet", "rows": len(export), "what": "conversations"})
-note.caption(f"Every matching conversation, {export.shape[1]} columns"
+                      kwargs={"file": f"{stem}.parquet", "rows": len(rows), "what": "conversations"})
+note.caption(f"Every matching conversation, {export_columns} columns"
              + ("" if text_allowed else "; without the first message (conversation text is for supervisors, "
                 "data stewards and admins)") + ".")
 
