@@ -197,3 +197,15 @@ def test_a_failed_quality_dimension_drills_down_to_exactly_the_contacts_that_fai
         assert int(_tile(contacts, "Conversations").replace(",", "")) == dimensions.loc[dimension, "failed"], dimension
     link = next(link for link in quality.get("page_link") if link.proto.query_string.startswith("failed="))
     assert link.proto.query_string == f"failed={failing[0]}"
+
+
+def test_the_emotion_alerts_drill_down_to_the_conversations_that_raised_them(use_built):
+    emotion = open_page("dashboards/pages/emotion.py")
+    assert not emotion.exception, [e.value for e in emotion.exception]
+    alerts = int(_tile(emotion, "Alerts").replace(",", ""))
+    assert alerts > 0
+    assert {link.proto.query_string for link in emotion.get("page_link")} == {"alert=yes", "escalated=yes"}
+    contacts = open_page(PAGE)
+    contacts.query_params["alert"] = "yes"
+    contacts.run()
+    assert int(_tile(contacts, "Conversations").replace(",", "")) == alerts

@@ -32,7 +32,8 @@ LINK_FILTERS = {"intent": ("intent_of_record", "="), "agent": ("agent_id", "="),
                 "failed": ("failed_dimensions", "contains")}
 YES_NO_FILTERS = {"fcr": "is_first_contact_resolution", "ticket": "ticket_count > 0", "abandoned": "is_abandoned",
                   "transferred": "is_transferred", "first_response_met": "first_response_met",
-                  "resolution_met": "resolution_met"}
+                  "resolution_met": "resolution_met", "alert": "has_emotion_alert",
+                  "escalated": "emotion_alert_escalated"}
 
 filters = page_filters("Conversations")
 require_marts("This snapshot was built before the conversation summary existed; the next build adds it.",

@@ -39,6 +39,10 @@ service_levels as (
     select * from {{ ref('fct_service_levels') }}
 ),
 
+alerts as (
+    select * from {{ ref('fct_emotion_alerts') }}
+),
+
 customer_emotions as (
     select
         conversation_id,
@@ -127,6 +131,8 @@ final as (
         emotion_paths.emotion_path,
         emotion_paths.last_customer_emotion,
         coalesce(emotion_paths.negative_customer_turns, 0) as negative_customer_turns,
+        alerts.conversation_id is not null as has_emotion_alert,
+        coalesce(alerts.escalate, false) as emotion_alert_escalated,
         scorecards.quality_score,
         scorecards.checks_passed,
         scorecards.checks_applicable,
@@ -171,6 +177,7 @@ final as (
     left join first_customer_turns using (conversation_id)
     left join languages using (conversation_id)
     left join service_levels using (conversation_id)
+    left join alerts using (conversation_id)
 )
 
 select * from final
