@@ -209,3 +209,16 @@ def test_the_emotion_alerts_drill_down_to_the_conversations_that_raised_them(use
     contacts.query_params["alert"] = "yes"
     contacts.run()
     assert int(_tile(contacts, "Conversations").replace(",", "")) == alerts
+
+
+def test_a_language_drills_down_to_exactly_its_contacts(use_built):
+    languages = open_page("dashboards/pages/languages.py")
+    assert not languages.exception, [e.value for e in languages.exception]
+    tiles = {m.label.removesuffix(" contacts"): m.value for m in languages.metric if m.label.endswith(" contacts")}
+    assert len(tiles) >= 2
+    for language, shown in list(tiles.items())[:2]:
+        contacts = open_page(PAGE)
+        contacts.query_params["language"] = language
+        contacts.run()
+        assert _tile(contacts, "Conversations") == shown, language
+    assert any(link.proto.query_string.startswith("language=") for link in languages.get("page_link"))

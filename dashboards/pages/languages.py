@@ -15,32 +15,22 @@ import streamlit as st
 from dashboards.access import text_allowed_or_notice
 from dashboards.data import has_table, query
 from dashboards.widgets import (
-    download_button, escape_markdown as esc, number_formats, page_filters, plain, require_marts,
+    contacts_link, download_button, escape_markdown as esc, number_formats, page_filters, plain, require_marts,
 )
 from service_insight.settings import get_settings
 
 CONVERSATION_LANGUAGE = """
-    detected as (
-        select
-            conversation_id,
-            mode(source_language) filter (where speaker = 'customer' and source_language <> 'und') as customer_language,
-            mode(source_language) filter (where source_language <> 'und') as any_language
-        from marts.fct_turn_translations
-        group by conversation_id
-    ),
     conversation_language as (
-        select
-            c.*,
-            coalesce(d.customer_language, d.any_language, cu.language, 'und') as language
+        -- The conversation's language as the conversation summary defines it (one definition for every page).
+        select c.*, s.language
         from marts.fct_conversations as c
-        left join detected as d on d.conversation_id = c.conversation_id
-        left join marts.dim_customers as cu on cu.customer_id = c.customer_id
+        inner join marts.fct_conversation_summary as s on s.conversation_id = c.conversation_id
     )
 """
 
 filters = page_filters("Languages")
 require_marts("This snapshot has no language readings yet (marts.fct_turn_translations). Run a build with the "
-              "translation assets (`make materialize`).", "fct_turn_translations")
+              "translation assets (`make materialize`).", "fct_turn_translations", "fct_conversation_summary")
 
 where, params = filters.where("c.started_date", "c.channel", "c.final_queue_id")
 by_language = query(f"""
@@ -69,6 +59,11 @@ cols = st.columns(min(len(by_language), 6))
 for col, row in zip(cols, by_language.head(6).itertuples(index=False)):
     col.metric(f"{esc(row.language)} contacts", f"{row.contacts:,}", f"{row.share:.0%} of all", delta_color="off",
                delta_arrow="off")
+pick, link = st.columns([2, 3])
+chosen_language = pick.selectbox("Contacts in", by_language["language"].tolist(), key="languages_contacts_in",
+                                 label_visibility="collapsed")
+with link:
+    contacts_link(f"The contacts in {chosen_language}", language=chosen_language)
 
 st.subheader("Volume and quality by language")
 left, right = st.columns(2)

@@ -35,6 +35,10 @@ calls as (
     select * from {{ ref('fct_calls') }}
 ),
 
+customers as (
+    select * from {{ ref('dim_customers') }}
+),
+
 service_levels as (
     select * from {{ ref('fct_service_levels') }}
 ),
@@ -77,13 +81,13 @@ first_customer_turns as (
 ),
 
 languages as (
+    -- The language most of the customer's messages are in (else any message's, else the customer's profile).
     select
-        first_customer_turns.conversation_id,
-        translations.source_language as language
-    from first_customer_turns
-    inner join translations
-        on translations.conversation_id = first_customer_turns.conversation_id
-        and translations.turn_index = first_customer_turns.turn_index
+        conversation_id,
+        mode(source_language) filter (where speaker = 'customer' and source_language <> 'und') as customer_language,
+        mode(source_language) filter (where source_language <> 'und') as any_language
+    from translations
+    group by conversation_id
 ),
 
 ticket_rollup as (
@@ -122,7 +126,7 @@ final as (
         conversations.ended_at as ended_at_local,
         conversations.started_date,
         '{{ var("business_timezone") }}' as business_timezone,
-        languages.language,
+        coalesce(languages.customer_language, languages.any_language, customers.language, 'und') as language,
         conversations.ui_locale,
         intents.intent_of_record,
         intents.intent_source,
@@ -176,6 +180,7 @@ final as (
     left join call_rollup using (conversation_id)
     left join first_customer_turns using (conversation_id)
     left join languages using (conversation_id)
+    left join customers using (customer_id)
     left join service_levels using (conversation_id)
     left join alerts using (conversation_id)
 )
