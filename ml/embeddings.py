@@ -157,7 +157,6 @@ def make_embedder(model: str, device: str = "auto") -> Embedder:
     return TransformersEmbedder(model, device)
 
 
-
 def get_embedder(model: str = DEFAULT_ENGINE, device: str = "auto", executor: str = "local") -> Embedder:
     """The configured embedder, built once per process, with its cache of recent vectors.
 
