@@ -131,6 +131,13 @@ def contacts_link(label: str = "Show these contacts", **filters: str) -> None:
                  query_params=filters or None)
 
 
+def contacts_links(*links: tuple[str, dict[str, str]]) -> None:
+    """Several drill-downs side by side: (label, address filters) each, one column per link."""
+    for column, (label, filters) in zip(st.columns(len(links)), links):
+        with column:
+            contacts_link(label, **filters)
+
+
 def plain(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
     """A copy whose text columns are safe as chart labels.
 

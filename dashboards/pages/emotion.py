@@ -15,7 +15,7 @@ import streamlit as st
 from dashboards.data import query
 from dashboards.transcript import TurnNote, render_transcript
 from dashboards.access import can_see_text
-from dashboards.widgets import contacts_link, download_button, explain_no_rows, readings_page
+from dashboards.widgets import contacts_links, download_button, explain_no_rows, readings_page
 
 EMOTION_COLOURS = {"angry": "#d62728", "anxious": "#ff7f0e", "confused": "#bcbd22", "neutral": "#9e9e9e",
                    "satisfied": "#2ca02c"}
@@ -95,11 +95,8 @@ c3.metric("Escalated to a supervisor", f"{alerts['escalate'].mean():.0%}" if len
 c4.metric("Agent showed empathy", f"{alerts['agent_showed_empathy'].mean():.0%}" if len(alerts) else "–",
           help="An empathy act within the three turns after the alert")
 if len(alerts):
-    links = st.columns(2)
-    with links[0]:
-        contacts_link("The conversations with an alert", alert="yes")
-    with links[1]:
-        contacts_link("The alerts escalated to a supervisor", escalated="yes")
+    contacts_links(("The conversations with an alert", {"alert": "yes"}),
+                   ("The alerts escalated to a supervisor", {"escalated": "yes"}))
 
 st.subheader("Negative customer turns per day")
 fig = px.line(daily, x="day", y="negative_share", color="channel", markers=True,

@@ -7,7 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.widgets import contacts_link, download_button, format_delta, page_filters, plain
+from dashboards.widgets import contacts_links, download_button, format_delta, page_filters, plain
 
 filters = page_filters("Overview")
 
@@ -78,15 +78,8 @@ for i, (label, key, fmt, lower_is_better) in enumerate(tiles):
                        help=WHY_MISSING.get(key) if absent else None)
 if missing:
     st.caption("Not measurable in this period — " + "; ".join(missing) + ".")
-links = st.columns(4)
-with links[0]:
-    contacts_link("These contacts")
-with links[1]:
-    contacts_link("Not resolved first time", fcr="no")
-with links[2]:
-    contacts_link("Transferred", transferred="yes")
-with links[3]:
-    contacts_link("Abandoned", abandoned="yes")
+contacts_links(("These contacts", {}), ("Not resolved first time", {"fcr": "no"}),
+               ("Transferred", {"transferred": "yes"}), ("Abandoned", {"abandoned": "yes"}))
 
 daily = query(f"""
     select kpi_date, channel, sum(contacts) as contacts,

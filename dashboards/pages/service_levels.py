@@ -14,7 +14,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.widgets import (contacts_link, explain_empty_mart, number_formats, page_filters, plain,
+from dashboards.widgets import (contacts_links, explain_empty_mart, number_formats, page_filters, plain,
                                 require_marts)
 
 BREAKDOWNS = {"Day": "started_date", "Queue": "queue_id", "Team": "team_id", "Agent": "agent_id"}
@@ -75,11 +75,8 @@ c2.metric("Resolved within target", "n/a" if resolution_rate is None else f"{res
           help="Share of contacts whose resolution is known or already late (open tickets inside target wait).")
 c3.metric("Missed first response", f"{missed_first:,}")
 c4.metric("Missed resolution", f"{missed_resolution:,}", f"{pending:,} pending", delta_color="off")
-links = st.columns(2)
-with links[0]:
-    contacts_link("Contacts that missed the first response", first_response_met="no")
-with links[1]:
-    contacts_link("Contacts that missed the resolution target", resolution_met="no")
+contacts_links(("Contacts that missed the first response", {"first_response_met": "no"}),
+               ("Contacts that missed the resolution target", {"resolution_met": "no"}))
 
 st.subheader("Wall clock against business hours")
 st.caption("The same targets counted both ways: on the wall clock every hour counts; in business hours only the "
