@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 
 from ml.classifier import model_labels, predict, warm_up
-from ml.embeddings import get_embedder
+from ml.embeddings import DEFAULT_ENGINE, get_embedder
 from ml.emotion import VOICE_COLUMNS, VoiceHead
 from ml.knowledge_graph import answer_path, search_nodes
 from ml.language import detect_language
@@ -104,7 +104,7 @@ class AnswerResult:
 class AnswerEngine:
     """Loads the snapshot's knowledge base, prototypes and the current models once; answers many messages."""
 
-    def __init__(self, snapshot_path: Path, model_root: Path, embedding_model: str = "e5-onnx",
+    def __init__(self, snapshot_path: Path, model_root: Path, embedding_model: str = DEFAULT_ENGINE,
                  pivot: str = "en", device: str = "cpu", min_intent_confidence: float = 0.5,
                  min_negative_confidence: float = 0.6, min_past_similarity: float = 0.94) -> None:
         self.snapshot_path, self.model_root, self.pivot, self.device = Path(snapshot_path), Path(model_root), pivot, device

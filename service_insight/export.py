@@ -98,8 +98,8 @@ def export_conversations(fmt: str = "csv", since: date | None = None, until: dat
         partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
         options = "format csv, header true" if fmt == "csv" else "format parquet, compression zstd"
         try:
-            conn.execute(f"copy ({query}) to {_sql_path(partial)} ({options})")
-            rows = conn.execute(f"select count(*) from ({query})").fetchone()[0]
+            # COPY answers with the number of rows it wrote: the count is of the file, not a second query.
+            rows = conn.execute(f"copy ({query}) to {_sql_path(partial)} ({options})").fetchone()[0]
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)

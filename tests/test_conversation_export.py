@@ -147,6 +147,13 @@ def test_service_levels_are_measured_on_both_clocks_and_the_page_links_to_the_mi
     assert (levels["elapsed_business_seconds"] <= levels["elapsed_seconds"] + 1e-6).all()
     assert (levels["elapsed_business_seconds"] < levels["elapsed_seconds"]).any()  # some contacts run out of hours
     assert not levels.loc[levels["is_abandoned"], "first_response_met"].any()
+    for what in ("first_response", "resolution"):  # the target's own clock is one of the two, row by row
+        for clock in ("wall", "business"):
+            own = levels[levels["sla_clock"] == clock]
+            assert own[f"{what}_met"].astype("boolean").equals(own[f"{what}_met_{clock}"].astype("boolean")), what
+        # open hours never count more than the wall clock: met on the wall clock means met in business hours
+        wall, business = (levels[f"{what}_met_{c}"].astype("boolean") for c in ("wall", "business"))
+        assert not (wall.fillna(False) & ~business.fillna(True)).any(), what
 
     page = open_page("dashboards/pages/service_levels.py")
     assert not page.exception, [e.value for e in page.exception]

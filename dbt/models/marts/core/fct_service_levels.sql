@@ -92,45 +92,63 @@ timed as (
     cross join data_end
 ),
 
-final as (
+met as (
+    -- Each target judged on both clocks (wall: every hour counts; business: the queue's open hours only).
+    -- The same rules on both: an abandoned contact missed its first response; resolution counts resolved
+    -- contacts, and an open ticket already past its target has missed.
     select
-        timed.conversation_id,
-        timed.started_date,
-        timed.channel,
-        timed.queue_id,
-        timed.team_id,
-        timed.agent_id,
-        timed.has_ticket,
-        timed.is_abandoned,
+        timed.*,
         chosen_targets.sla_clock,
         chosen_targets.first_response_target_seconds,
         chosen_targets.resolution_target_hours,
-        timed.first_response_seconds,
-        case when timed.first_response_at is not null then timed.first_response_business_seconds end
-            as first_response_business_seconds,
-        timed.elapsed_seconds,
-        timed.elapsed_business_seconds,
-        timed.resolved_at,
-        timed.resolution_seconds,
-        case when timed.resolved_at is not null then timed.resolution_business_seconds end
-            as resolution_business_seconds,
+        {%- for clock, part in [('wall', ''), ('business', '_business')] %}
         case
             when chosen_targets.sla_clock is null then null
             when timed.is_abandoned then false
-            when timed.first_response_seconds is null then null
-            else (case chosen_targets.sla_clock when 'business' then timed.first_response_business_seconds
-                  else timed.first_response_seconds end) <= chosen_targets.first_response_target_seconds
-        end as first_response_met,
+            when timed.first_response_at is null then null
+            else timed.first_response{{ part }}_seconds <= chosen_targets.first_response_target_seconds
+        end as first_response_met_{{ clock }},
         case
             when chosen_targets.sla_clock is null or timed.is_abandoned then null
             when timed.resolved_at is not null
-                then (case chosen_targets.sla_clock when 'business' then timed.resolution_business_seconds
-                      else timed.resolution_seconds end) <= chosen_targets.resolution_target_hours * 3600
-            when (case chosen_targets.sla_clock when 'business' then timed.open_business_seconds
-                  else timed.open_seconds end) > chosen_targets.resolution_target_hours * 3600 then false
-        end as resolution_met
+                then timed.resolution{{ part }}_seconds <= chosen_targets.resolution_target_hours * 3600
+            when timed.open{{ part }}_seconds > chosen_targets.resolution_target_hours * 3600 then false
+        end as resolution_met_{{ clock }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from timed
     left join chosen_targets on chosen_targets.conversation_id = timed.conversation_id
+),
+
+final as (
+    select
+        conversation_id,
+        started_date,
+        channel,
+        queue_id,
+        team_id,
+        agent_id,
+        has_ticket,
+        is_abandoned,
+        sla_clock,
+        first_response_target_seconds,
+        resolution_target_hours,
+        first_response_seconds,
+        case when first_response_at is not null then first_response_business_seconds end
+            as first_response_business_seconds,
+        elapsed_seconds,
+        elapsed_business_seconds,
+        resolved_at,
+        resolution_seconds,
+        case when resolved_at is not null then resolution_business_seconds end as resolution_business_seconds,
+        -- on the target's own clock (the `clock` column of its sla_targets row)
+        case sla_clock when 'business' then first_response_met_business else first_response_met_wall end
+            as first_response_met,
+        case sla_clock when 'business' then resolution_met_business else resolution_met_wall end as resolution_met,
+        first_response_met_wall,
+        first_response_met_business,
+        resolution_met_wall,
+        resolution_met_business
+    from met
 )
 
 select * from final
