@@ -123,8 +123,9 @@ def contacts_link(label: str = "Show these contacts", **filters: str) -> None:
     """A drill-down: the Conversations page listing the contacts behind a figure.
 
     The sidebar's period, channels and queues travel in the session; ``filters`` (the page's address
-    parameters: intent, agent, team, emotion, language, failed, fcr, ticket, abandoned, transferred)
-    narrow it to the figure's own segment, so the list counts what the figure counted.
+    parameters, ``LINK_FILTERS`` and ``YES_NO_FILTERS`` in pages/conversations.py) narrow it to the
+    figure's own segment, so the list counts what the figure counted; a figure with a scope of its own
+    sets since/until, channel and queue, which replace the sidebar's.
     """
     page = Path(__file__).resolve().parent / "pages" / "conversations.py"  # absolute: any entry script finds it
     st.page_link(str(page), label=label, icon=":material/list:",

@@ -6,6 +6,7 @@ Screenshots go to tests/artifacts/screenshots/ (named in the README).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -139,6 +140,47 @@ def test_live_answer_in_chromium_answers_a_typed_message(server, browser):
     assert "zh" in metrics and "Intent" in metrics
     assert "Suggested reply" in browser.find_element(By.TAG_NAME, "body").text
 
+
+
+def _metric(browser, label: str) -> str | None:
+    """The value of the tile called ``label``, None while the page has no such tile (yet)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    try:
+        for metric in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']"):
+            if metric.find_element(By.CSS_SELECTOR, "[data-testid='stMetricLabel']").text.strip() == label:
+                return metric.find_element(By.CSS_SELECTOR, "[data-testid='stMetricValue']").text.strip()
+    except WebDriverException:  # the page re-rendered under us: not there yet
+        return None
+    return None
+
+
+@pytest.mark.parametrize("path, title, link_text, tile", [
+    ("tickets", "Tickets", "The contacts behind these tickets", "Tickets"),
+    ("forecast", "Forecast and staffing", "contacts of the actual line", None),  # the count is in the link
+])
+def test_a_figure_drills_down_to_the_same_number_of_contacts_in_chromium(server, browser, path, title, link_text,
+                                                                          tile):
+    """Click the figure's link as a user does: the Conversations page opens with its filters and lists as many."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server[0]}/{path}")
+    WebDriverWait(browser, 60).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), title))
+    link = WebDriverWait(browser, 60).until(lambda d: next(
+        (a for a in d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] a") if link_text in a.text), None))
+    expected = _metric(browser, tile) if tile else re.search(r"The ([0-9,]+) contacts", link.text).group(1)
+    assert expected and expected != "0", expected
+    link.click()
+    WebDriverWait(browser, 60).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), "Conversations"))
+    WebDriverWait(browser, 60).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stSkeleton']"))
+    WebDriverWait(browser, 30).until(lambda d: _metric(d, "Conversations") == expected)
+    assert "conversations?" in browser.current_url and not browser.find_elements(
+        By.CSS_SELECTOR, "[data-testid='stException']")
 
 
 # ---- the Review page: two blind reviewers and an adjudicator, each in their own browser session ----------

@@ -229,3 +229,43 @@ def test_a_language_drills_down_to_exactly_its_contacts(use_built):
         contacts.run()
         assert _tile(contacts, "Conversations") == shown, language
     assert any(link.proto.query_string.startswith("language=") for link in languages.get("page_link"))
+
+
+def _follow(link, sidebar_period=None) -> object:
+    """The Conversations page opened at a drill-down link's address (its own period, channel, queue...)."""
+    from urllib.parse import parse_qsl
+
+    contacts = open_page(PAGE)
+    if sidebar_period:
+        contacts.session_state["period"] = sidebar_period
+    for key, value in parse_qsl(link.proto.query_string):
+        contacts.query_params[key] = value
+    contacts.run()
+    assert not contacts.exception, [e.value for e in contacts.exception]
+    return contacts
+
+
+def test_the_forecast_history_drills_down_to_its_contacts_outside_the_sidebar_period(use_built):
+    """The forecast's actual line spans its own weeks, whatever the sidebar's period: the link carries them."""
+    with _snapshot(use_built) as conn:
+        last_day = conn.execute("select max(started_date) from marts.fct_conversation_summary").fetchone()[0]
+    forecast = open_page("dashboards/pages/forecast.py")
+    assert not forecast.exception, [e.value for e in forecast.exception]
+    for queue in (None, forecast.selectbox[1].options[-1]):  # all queues, then one entry queue
+        if queue is not None:
+            forecast.selectbox[1].set_value(queue).run()
+        link = next(link for link in forecast.get("page_link") if "contacts of the actual line" in link.proto.label)
+        shown = int(link.proto.label.split()[1].replace(",", ""))
+        assert shown > 0 and "since=" in link.proto.query_string and "channel=" in link.proto.query_string
+        # the sidebar set to the last day only: the link's own weeks still apply
+        contacts = _follow(link, sidebar_period=(last_day, last_day))
+        assert _tile(contacts, "Conversations").replace(",", "") == str(shown), (queue, link.proto.query_string)
+
+
+def test_the_contacts_the_intent_reading_escalates_drill_down_from_the_models_page(use_built):
+    models = open_page("dashboards/pages/models.py")
+    assert not models.exception, [e.value for e in models.exception]
+    link = next(link for link in models.get("page_link") if "sends to a person" in link.proto.label)
+    assert link.proto.query_string == "escalate=yes"
+    shown = int(link.proto.label.split()[1].replace(",", ""))
+    assert _tile(_follow(link), "Conversations").replace(",", "") == str(shown) != "0"

@@ -11,6 +11,8 @@ same rule as ``service-insight export conversations``); choosing a row opens its
 from __future__ import annotations
 
 import io
+from dataclasses import replace
+from datetime import date
 
 import pandas as pd
 import streamlit as st
@@ -33,16 +35,40 @@ LINK_FILTERS = {"intent": ("intent_of_record", "="), "agent": ("agent_id", "="),
 YES_NO_FILTERS = {"fcr": "is_first_contact_resolution", "ticket": "ticket_count > 0", "abandoned": "is_abandoned",
                   "transferred": "is_transferred", "first_response_met": "first_response_met",
                   "resolution_met": "resolution_met", "alert": "has_emotion_alert",
-                  "escalated": "emotion_alert_escalated"}
+                  "escalated": "emotion_alert_escalated", "escalate": "needs_escalation"}
 
 filters = page_filters("Conversations")
 require_marts("This snapshot was built before the conversation summary existed; the next build adds it.",
               "fct_conversation_summary")
 
-# The queue a contact counts under is the one it ended in, as in the KPI marts the Overview reads.
-where, params = filters.where("started_date", "channel", "final_queue_id")
 link = st.query_params
 applied: list[str] = []
+# A figure with a scope of its own (the Forecast page's history ignores the sidebar's period) sets it in the
+# address: since/until replace the sidebar's period, channel its channels, queue=<entry queue>|all its queues.
+scope = {}
+for key in ("since", "until"):
+    try:
+        scope[key] = date.fromisoformat(link.get(key, ""))
+    except ValueError:
+        pass
+if scope:
+    filters = replace(filters, start=scope.get("since", filters.start), end=scope.get("until", filters.end))
+    applied.append(f"period = {filters.start:%d %b %Y} to {filters.end:%d %b %Y}")
+if link.get("channel"):
+    filters = replace(filters, channels=(link["channel"],))
+    applied.append(f"channel = {link['channel']}")
+entry_queue = link.get("queue")
+if entry_queue:
+    filters = replace(filters, queues=())
+# The queue a contact counts under is the one it ended in, as in the KPI marts the Overview reads; a link
+# from the forecast names the queue it entered (the demand's queue).
+where, params = filters.where("started_date", "channel", "final_queue_id")
+if entry_queue and entry_queue != "all":
+    where += " and coalesce(queue_id, 'unknown') = ?"
+    params.append(entry_queue)
+    applied.append(f"entry queue = {entry_queue}")
+elif entry_queue:
+    applied.append("every queue")
 for key, (column, how) in LINK_FILTERS.items():
     value = link.get(key)
     if value:
@@ -65,7 +91,7 @@ if search.strip():
 listing = f"select * from marts.fct_conversation_summary where {where} order by started_at_utc desc, conversation_id"
 rows = query(listing, tuple(params))
 if applied:
-    st.caption("Filtered by " + ", ".join(applied) + " as well as the sidebar. "
+    st.caption("Filtered by " + ", ".join(applied) + " as well as the rest of the sidebar. "
                "[Clear these filters](/conversations)")
 if rows.empty:
     explain_empty_mart("fct_conversation_summary",

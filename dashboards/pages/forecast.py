@@ -7,7 +7,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards.data import has_table, query
-from dashboards.widgets import download_button, escape_markdown as esc, page_filters, require_marts
+from dashboards.widgets import (contacts_link, download_button, escape_markdown as esc, page_filters,
+                                require_marts)
 from ml.forecasting import ARTICLE_PEAK_RECALL
 
 filters = page_filters("Forecast and staffing")
@@ -80,6 +81,11 @@ else:
                              marker={"color": "#c62828", "size": 8, "symbol": "triangle-up"}))
     fig.update_layout(yaxis_title="contacts", xaxis_title="", legend={"orientation": "h"}, height=420)
     st.plotly_chart(fig, width="stretch")
+    if not actual.empty and start == start.normalize():
+        # Forecasts start at midnight after the last day of data, so the history is whole days.
+        first_day, last_day = (start - pd.Timedelta(days=2 * horizon)).date(), (start - pd.Timedelta(days=1)).date()
+        contacts_link(f"The {int(actual['contacts'].sum()):,} contacts of the actual line",
+                      since=first_day.isoformat(), until=last_day.isoformat(), channel=channel, queue=queue)
     st.caption(f"Model: {', '.join(sorted(forecast['model'].unique()))}, the winner of this series' backtest "
                "(below). Peaks: the forecast's own top decile of periods in the horizon. Closed hours and days (no "
                "contact in recent weeks) are forecast as 0. Only Prophet uses the `holidays` seed; a holiday the "

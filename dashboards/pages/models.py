@@ -27,7 +27,7 @@ import streamlit as st
 
 from dashboards.data import has_table, query
 from dashboards.widgets import (
-    download_button, escape_markdown, explain_no_rows, number_formats, page_filters, plain, require_marts,
+    contacts_link, download_button, escape_markdown, explain_no_rows, number_formats, page_filters, plain, require_marts,
 )
 from service_insight.settings import get_settings
 
@@ -260,6 +260,9 @@ else:
                      _weighted(quality_then, "agreement_with_review", "reviewed"))
     c3.metric(f"Agreement with review, last {window} days", "–" if now_a != now_a else f"{now_a:.1%}",
               None if now_a != now_a or then_a != then_a else f"{(now_a - then_a) * 100:+.1f} pp")
+    escalating = int(query(f"select count(*) as n {FROM_INTENTS} where {where} and i.needs_escalation",
+                           tuple(params))["n"].iloc[0])
+    contacts_link(f"The {escalating:,} contacts the intent reading sends to a person", escalate="yes")
     left, right = st.columns(2)
     with left:
         st.caption("Predicted intents per day (share)")
