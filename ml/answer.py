@@ -29,9 +29,9 @@ import duckdb
 import numpy as np
 
 from ml.classifier import model_labels, predict, warm_up
-from ml.embeddings import DEFAULT_ENGINE, get_embedder
+from ml.embeddings import DEFAULT_ENGINE, MicroBatcher, get_embedder
 from ml.emotion import VOICE_COLUMNS, VoiceHead
-from ml.knowledge_graph import answer_path, search_nodes
+from ml.knowledge_graph import answer_path
 from ml.language import detect_language
 from ml.registry import current_model_dir
 from warehouse.pii import mask
@@ -112,11 +112,13 @@ class AnswerEngine:
         self.min_past_similarity = min_past_similarity
         self._conn = duckdb.connect(str(self.snapshot_path), read_only=True)
         self._lock = threading.Lock()  # one DuckDB cursor at a time per engine; models are read-only
-        self.embedder = get_embedder(embedding_model, device)
+        # Concurrent agents' messages share encoder calls (bench/answer_latency.py measures the gain).
+        self.embedder = MicroBatcher(get_embedder(embedding_model, device))
         self.passages = self._frame("""select passage_id, article_id, passage_index, language, intent, article_title,
                                               policy_name, text, embedding
                                        from marts.dim_kb_passages order by passage_id""")
         self.passage_matrix = self._matrix(self.passages)
+        self._index_articles()
         self.past = self._frame("""select conversation_id, resolution_evidence, question, answer, answer_language,
                                           intent, embedding
                                    from marts.dim_resolved_answers order by conversation_id""") \
@@ -142,6 +144,11 @@ class AnswerEngine:
         self.translation_dir = current_model_dir(self.model_root, "translation")
         self.has_cross_sell = self._has_table("fct_cross_sell_opportunities")
         self.has_graph = self._has_table("kg_nodes")
+        # The product names a message may name, matched in memory (one query per word was 16 ms a message).
+        self._products = [tuple(r) for r in self._frame(
+            "select node_id, lower(name) as name, name_zh, coalesce(mention_count, 0) as mentions "
+            "from marts.kg_nodes where node_type = 'product' order by node_id").itertuples(index=False)] \
+            if self.has_graph else []
         detect_language("warm up the language identifier")  # its model loads on first use (about 2 s)
 
     # ------------------------------------------------------------------ snapshot access
@@ -158,6 +165,26 @@ class AnswerEngine:
         df = self._frame("select count(*) as n from information_schema.tables where table_schema = 'marts' "
                          "and table_name = ?", [name])
         return int(df.iloc[0]["n"]) > 0
+
+    def _index_articles(self) -> None:
+        """Articles by intent and language, their steps and policy, looked up per message without pandas.
+
+        Why: filtering the passages frame for every message cost more than encoding it (18 ms of a
+        40 ms answer) and held the interpreter, so concurrent agents waited on each other.
+        """
+        self._passage_intents = self.passages["intent"].tolist()
+        self._articles: dict[str | None, dict[str, tuple[str, str, str]]] = {}
+        self._policies: dict[str, str] = {}
+        steps: dict[str, list[tuple[int, str]]] = {}
+        for row in self.passages.itertuples():  # in passage_id order: the first row of a kind wins, as before
+            self._policies.setdefault(row.article_id, row.policy_name)
+            if row.passage_index == 0:
+                self._articles.setdefault(row.intent, {}).setdefault(
+                    row.language, (row.article_id, row.article_title, row.language))
+            else:
+                steps.setdefault(row.article_id, []).append((row.passage_index, row.text))
+        self._steps = {article: "\n".join(text for _, text in sorted(parts, key=lambda p: p[0]))
+                       for article, parts in steps.items()}
 
     @staticmethod
     def _matrix(frame) -> np.ndarray:
@@ -225,19 +252,24 @@ class AnswerEngine:
         return labels[0], float(confidence[0]), "text", upset
 
     def _retrieve(self, query: np.ndarray, intent: str | None, language: str, k: int = 3) -> list[KnowledgeAnswer]:
-        """Best passages by cosine similarity, one per article; the predicted intent's articles break ties."""
+        """Best passages by cosine similarity, one per intent (its best passage decides)."""
         if self.passages.empty:
             return []
         sims = self.passage_matrix @ query
-        frame = self.passages.assign(score=sims)
-        # One article per intent (the best passage decides); shown in the customer's language when the KB has it.
-        best = frame.sort_values("score", ascending=False).drop_duplicates("intent").head(k)
-        answers = []
-        for row in best.itertuples():
-            article = self._article(row.intent, language) or (row.article_id, row.article_title, row.language)
-            steps = self._article_steps(article[0])
-            answers.append(KnowledgeAnswer(article[0], article[1] or "", steps, article[2], row.intent,
-                                           round(float(row.score), 4), "knowledge base retrieval", row.policy_name))
+        answers, seen = [], set()
+        for i in np.argsort(-sims, kind="stable"):
+            row_intent = self._passage_intents[i]
+            if row_intent in seen:
+                continue
+            seen.add(row_intent)
+            row = self.passages.iloc[i]
+            # shown in the customer's language when the knowledge base has the article in it
+            article = self._article(row_intent, language) or (row["article_id"], row["article_title"], row["language"])
+            answers.append(KnowledgeAnswer(article[0], article[1] or "", self._article_steps(article[0]), article[2],
+                                           row_intent, round(float(sims[i]), 4), "knowledge base retrieval",
+                                           row["policy_name"]))
+            if len(answers) == k:
+                break
         return answers
 
     def _past_answers(self, query: np.ndarray, k: int = 3) -> list[KnowledgeAnswer]:
@@ -256,37 +288,36 @@ class AnswerEngine:
         article = self._article(intent, language) if intent else None
         if article is None:
             return []
-        policy = self.passages[self.passages["article_id"] == article[0]]["policy_name"].iloc[0]
         return [KnowledgeAnswer(article[0], article[1] or "", self._article_steps(article[0]), article[2], intent,
-                                round(confidence, 4), "article of the predicted intent", policy)]
+                                round(confidence, 4), "article of the predicted intent", self._policies[article[0]])]
 
     def _article(self, intent: str, language: str) -> tuple[str, str, str] | None:
-        rows = self.passages[(self.passages["intent"] == intent) & (self.passages["passage_index"] == 0)]
-        if rows.empty:
+        """The intent's article in ``language``, else in the pivot language, else the first one."""
+        by_language = self._articles.get(intent)
+        if not by_language:
             return None
-        chosen = rows[rows["language"] == language]
-        chosen = chosen if not chosen.empty else rows[rows["language"] == self.pivot]
-        chosen = chosen if not chosen.empty else rows
-        r = chosen.iloc[0]
-        return r["article_id"], r["article_title"], r["language"]
+        return by_language.get(language) or by_language.get(self.pivot) or next(iter(by_language.values()))
 
     def _article_steps(self, article_id: str) -> str:
-        rows = self.passages[(self.passages["article_id"] == article_id) & (self.passages["passage_index"] > 0)]
-        return "\n".join(rows.sort_values("passage_index")["text"].tolist())
+        return self._steps.get(article_id, "")
 
     def _graph(self, text: str, intent: str | None, language: str) -> tuple[list[KnowledgeAnswer], list[str]]:
-        """Products the message names, and for the first one the knowledge graph's answer path."""
+        """Products whose whole name (English or Chinese) the message contains, in the order the message names
+        them (the most mentioned first on a tie), and for the first one the knowledge graph's answer path."""
         if not intent or not self.has_graph:
             return [], []
-        products = []
+        low, found = text.lower(), []
+        for node_id, name, name_zh, mentions in self._products:
+            at = [p for p in ((low.find(name) if name else -1), (text.find(name_zh) if name_zh else -1)) if p >= 0]
+            if at:
+                found.append((min(at), -mentions, node_id))
+        products = [node_id for _, _, node_id in sorted(found)]
+        if not products:
+            return [], []
         with self._lock:
             cursor = self._conn.cursor()
             try:
-                for word in _candidate_names(text):
-                    for node in search_nodes(cursor, word, ["product"], limit=3):
-                        if node["node_id"] not in products and _names_match(node, text):
-                            products.append(node["node_id"])
-                paths = answer_path(cursor, products[0], intent, language) if products else []
+                paths = answer_path(cursor, products[0], intent, language)
             finally:
                 cursor.close()
         answers = [KnowledgeAnswer(p["article_id"], p["article_title"], p["article_body"] or "", p["article_language"],
@@ -407,24 +438,6 @@ def _training_meta(model_dir: Path | None) -> dict:
     if not model_dir or not (model_dir / "training.json").exists():
         return {}
     return json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-
-
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}|[\u4e00-\u9fff]{2,}")
-
-
-def _candidate_names(text: str) -> list[str]:
-    """Words worth looking up as product names (Latin words of 3+ letters, runs of 2+ Han characters)."""
-    seen: list[str] = []
-    for w in _WORD.findall(text or ""):
-        if w.lower() not in seen:
-            seen.append(w.lower())
-    return seen[:12]
-
-
-def _names_match(node: dict, text: str) -> bool:
-    """The node's whole name (English or Chinese) occurs in the message, not just one of its words."""
-    low = text.lower()
-    return bool((node.get("name") and node["name"].lower() in low) or (node.get("name_zh") and node["name_zh"] in text))
 
 
 def engine_from_settings() -> AnswerEngine | None:

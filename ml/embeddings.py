@@ -122,6 +122,10 @@ class CachedEmbedder:
         self.name, self.dim = inner.name, inner.dim
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
 
+    def clear(self) -> None:
+        """Forget every vector (a benchmark measuring the encoder, not the cache)."""
+        self._vectors.clear()
+
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._cached("passage", self.inner.passages, texts)
 
@@ -197,3 +201,65 @@ def top_k(query_vectors: np.ndarray, matrix: np.ndarray, k: int = 3) -> tuple[np
     part = np.take_along_axis(scores, idx, axis=1)
     order = np.argsort(-part, axis=1)
     return np.take_along_axis(idx, order, axis=1), np.take_along_axis(part, order, axis=1)
+
+
+class MicroBatcher:
+    """Queries from many threads encoded together: one encoder call for the messages that arrive at once.
+
+    Why: the live answer serves every agent from one engine. Encoded one at a time, ten agents' messages
+    queue behind each other and each call pays the encoder's fixed cost; gathered, the messages that
+    arrive while a batch is being encoded go through the next call together. Alone, a caller encodes
+    at once (no waiting window). The caller that encodes a batch returns right after it and hands the
+    next batch to the first caller still waiting, so nobody encodes for others for longer than one call.
+    A caller gets its own row back, or the encoder's exception.
+    """
+
+    def __init__(self, inner: Embedder, max_batch: int = 32) -> None:
+        import threading
+
+        self.inner, self.max_batch = inner, max_batch
+        self.name, self.dim = inner.name, inner.dim
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, object, dict]] = []  # (text, threading.Event, result box)
+        self._busy = False
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.passages(texts)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        import threading
+
+        texts = list(texts)
+        if len(texts) != 1:  # a batch already: nothing to gather
+            return self.inner.queries(texts)
+        box: dict = {}
+        ready = threading.Event()
+        with self._lock:
+            self._pending.append((texts[0], ready, box))
+            leads, self._busy = not self._busy, True
+        if not leads:
+            ready.wait()
+        if leads or box.pop("lead", False):
+            self._encode_next_batch()
+        if "error" in box:
+            raise box["error"]
+        return box["vector"][None, :]
+
+    def _encode_next_batch(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+        try:
+            vectors = self.inner.queries([text for text, _, _ in batch])
+            for (_, _, box), vector in zip(batch, vectors):
+                box["vector"] = vector
+        except Exception as exc:  # every caller of this batch hears of it
+            for _, _, box in batch:
+                box["error"] = exc
+        with self._lock:
+            if self._pending:  # the first one still waiting encodes the next batch
+                self._pending[0][2]["lead"] = True
+                self._pending[0][1].set()
+            else:
+                self._busy = False
+        for _, ready, _ in batch:
+            ready.set()
