@@ -51,6 +51,13 @@ def has_table(name: str) -> bool:
     return not df.empty and int(df.iloc[0]["n"]) > 0
 
 
+def has_columns(table: str, *columns: str) -> bool:
+    """Whether ``marts.<table>`` has every one of ``columns`` (a snapshot built before they existed has not)."""
+    df = query("select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?",
+               (table,))
+    return set(columns) <= set(df["column_name"]) if not df.empty else False
+
+
 @dataclass(frozen=True)
 class Filters:
     start: date

@@ -11,7 +11,7 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
-from dashboards.data import Filters, current_filters, has_table, query, snapshot
+from dashboards.data import Filters, current_filters, has_columns, has_table, query, snapshot
 from warehouse.snapshot import SnapshotRef
 
 T = TypeVar("T")
@@ -71,9 +71,11 @@ def readings_page(title: str, readings: str, *marts: str) -> tuple[Filters, str,
     return filters, where, params
 
 
-def require_marts(message: str, *tables: str) -> None:
-    """Stop the page with ``message`` while the snapshot lacks a mart it reads (one built before the mart existed)."""
-    if not all(has_table(name) for name in tables):
+def require_marts(message: str, *tables: str, columns: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Stop the page with ``message`` while the snapshot lacks a mart it reads (one built before the mart existed),
+    or one of the ``columns`` ({table: names}) a newer version added to a mart."""
+    if not all(has_table(name) for name in tables) or not all(
+            has_columns(table, *names) for table, names in (columns or {}).items()):
         st.info(message, icon=":material/hourglass_empty:")
         st.stop()
 

@@ -145,10 +145,7 @@ class AnswerEngine:
         self.has_cross_sell = self._has_table("fct_cross_sell_opportunities")
         self.has_graph = self._has_table("kg_nodes")
         # The product names a message may name, matched in memory (one query per word was 16 ms a message).
-        self._products = [tuple(r) for r in self._frame(
-            "select node_id, lower(name) as name, name_zh, coalesce(mention_count, 0) as mentions "
-            "from marts.kg_nodes where node_type = 'product' order by node_id").itertuples(index=False)] \
-            if self.has_graph else []
+        self._products = self._product_patterns() if self.has_graph else []
         detect_language("warm up the language identifier")  # its model loads on first use (about 2 s)
 
     # ------------------------------------------------------------------ snapshot access
@@ -301,17 +298,17 @@ class AnswerEngine:
     def _article_steps(self, article_id: str) -> str:
         return self._steps.get(article_id, "")
 
+    def _product_patterns(self) -> list[tuple[str, re.Pattern, int]]:
+        frame = self._frame("select node_id, name, name_zh, coalesce(mention_count, 0) as mentions "
+                            "from marts.kg_nodes where node_type = 'product' order by node_id")
+        return product_patterns(frame.itertuples(index=False))
+
     def _graph(self, text: str, intent: str | None, language: str) -> tuple[list[KnowledgeAnswer], list[str]]:
-        """Products whose whole name (English or Chinese) the message contains, in the order the message names
-        them (the most mentioned first on a tie), and for the first one the knowledge graph's answer path."""
+        """Products the message names (``named_products``), and for the first one the knowledge graph's answer
+        path."""
         if not intent or not self.has_graph:
             return [], []
-        low, found = text.lower(), []
-        for node_id, name, name_zh, mentions in self._products:
-            at = [p for p in ((low.find(name) if name else -1), (text.find(name_zh) if name_zh else -1)) if p >= 0]
-            if at:
-                found.append((min(at), -mentions, node_id))
-        products = [node_id for _, _, node_id in sorted(found)]
+        products = named_products(text, self._products)
         if not products:
             return [], []
         with self._lock:
@@ -438,6 +435,45 @@ def _training_meta(model_dir: Path | None) -> dict:
     if not model_dir or not (model_dir / "training.json").exists():
         return {}
     return json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+
+
+def product_patterns(rows) -> list[tuple[str, re.Pattern, int]]:
+    """(node id, a pattern for its whole English or Chinese name, mentions) per (node_id, name, name_zh,
+    mentions) row; a product without any name is left out (nothing in a message can name it)."""
+    patterns = []
+    for node_id, name, name_zh, mentions in rows:
+        names = sorted({n.strip() for n in (name, name_zh) if isinstance(n, str) and n.strip()}, key=len, reverse=True)
+        if names:
+            count = int(mentions) if isinstance(mentions, (int, float)) and mentions == mentions else 0
+            patterns.append((node_id, re.compile(_name_pattern(names), re.IGNORECASE), count))
+    return patterns
+
+
+def named_products(text: str, patterns: list[tuple[str, re.Pattern, int]]) -> list[str]:
+    """The products whose whole name (English or Chinese) ``text`` contains, in the order it names them.
+
+    A Latin name must stand as words (``pen`` is not in ``open``); a Han name is matched where it stands,
+    as Chinese has no spaces. A name inside a longer one the message names is not a mention of its own
+    (the vacuum in "vacuum filter"); on the same spot the most mentioned product comes first.
+    """
+    found = [(hit.start(), hit.start() - hit.end(), -mentions, node_id, hit.end())
+             for node_id, pattern, mentions in patterns for hit in pattern.finditer(text)]
+    products, taken = [], []
+    for start, _, _, node_id, end in sorted(found):  # by place, the longer name first, then the most mentioned
+        if node_id not in products and not any(s <= start and end <= e for s, e in taken):
+            taken.append((start, end))
+            products.append(node_id)
+    return products
+
+
+def _name_pattern(names: list[str]) -> str:
+    """Any of ``names`` as a whole: no Latin letter or digit may touch a Latin end of a name."""
+    def one(name: str) -> str:
+        edge = r"[a-z0-9]"
+        before = f"(?<!{edge})" if re.match(edge, name[0], re.IGNORECASE) else ""
+        after = f"(?!{edge})" if re.match(edge, name[-1], re.IGNORECASE) else ""
+        return before + re.escape(name) + after
+    return "|".join(one(n) for n in names)
 
 
 def engine_from_settings() -> AnswerEngine | None:

@@ -252,14 +252,19 @@ class MicroBatcher:
             vectors = self.inner.queries([text for text, _, _ in batch])
             for (_, _, box), vector in zip(batch, vectors):
                 box["vector"] = vector
-        except Exception as exc:  # every caller of this batch hears of it
+        except Exception as exc:  # every caller of this batch hears of it, each with its own exception
             for _, _, box in batch:
-                box["error"] = exc
-        with self._lock:
-            if self._pending:  # the first one still waiting encodes the next batch
-                self._pending[0][2]["lead"] = True
-                self._pending[0][1].set()
-            else:
-                self._busy = False
-        for _, ready, _ in batch:
-            ready.set()
+                box["error"] = RuntimeError(f"the encoder failed: {exc!r}")
+                box["error"].__cause__ = exc
+        finally:  # whatever happened (an interrupt too), the next batch gets a leader and these callers wake up
+            for _, _, box in batch:
+                if "vector" not in box and "error" not in box:
+                    box["error"] = RuntimeError("the encoder was interrupted")
+            with self._lock:
+                if self._pending:  # the first one still waiting encodes the next batch
+                    self._pending[0][2]["lead"] = True
+                    self._pending[0][1].set()
+                else:
+                    self._busy = False
+            for _, ready, _ in batch:
+                ready.set()

@@ -187,3 +187,22 @@ def test_the_live_mask_is_the_staging_mask():
         for text in samples:
             assert conn.execute("select si_mask_pii(?)", [text]).fetchall()[0][0] == mask_pii(text), text
 
+
+
+def test_products_are_named_by_their_whole_name_the_longer_one_first():
+    from ml.answer import named_products, product_patterns
+
+    patterns = product_patterns([
+        ("product:P1", "Pen", None, 5),                    # no Chinese name (a catalogue without one)
+        ("product:P2", "Robot Vacuum", "扫地机器人", 90),
+        ("product:P3", "Robot Vacuum Filter", "扫地机器人替换滤网", 3),
+        ("product:P4", None, None, 1),                     # a product known only by its key: never named
+        ("product:P5", "iPhone 15", "", float("nan")),
+    ])
+    assert [p[0] for p in patterns] == ["product:P1", "product:P2", "product:P3", "product:P5"]
+    assert named_products("Please open the box", patterns) == []          # "pen" inside "open" is no pen
+    assert named_products("my PEN leaks", patterns) == ["product:P1"]
+    assert named_products("扫地机器人替换滤网不合适", patterns) == ["product:P3"]  # not the vacuum inside it
+    assert named_products("the robot vacuum filter and the robot vacuum", patterns) == ["product:P3", "product:P2"]
+    assert named_products("iPhone 15s are out", patterns) == []
+    assert named_products("我的iPhone 15坏了", patterns) == ["product:P5"]

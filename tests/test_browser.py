@@ -172,7 +172,8 @@ def test_a_figure_drills_down_to_the_same_number_of_contacts_in_chromium(server,
         EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), title))
     link = WebDriverWait(browser, 60).until(lambda d: next(
         (a for a in d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] a") if link_text in a.text), None))
-    expected = _metric(browser, tile) if tile else re.search(r"The ([0-9,]+) contacts", link.text).group(1)
+    expected = (WebDriverWait(browser, 30).until(lambda d: _metric(d, tile)) if tile
+                else re.search(r"The ([0-9,]+) contacts", link.text).group(1))
     assert expected and expected != "0", expected
     link.click()
     WebDriverWait(browser, 60).until(

@@ -79,10 +79,25 @@ def test_concurrent_queries_share_encoder_calls_and_each_caller_gets_its_own_vec
 
     class Broken(Counting):
         def queries(self, texts):
-            raise RuntimeError("encoder gone")
+            raise ValueError("encoder gone")
 
-    with pytest.raises(RuntimeError, match="encoder gone"):
-        MicroBatcher(Broken()).queries(["hello"])
+    broken = MicroBatcher(Broken())
+    start = threading.Barrier(8)
+
+    def ask_broken(text):
+        start.wait()
+        try:
+            broken.queries([text])
+        except RuntimeError as exc:  # each caller its own error, caused by the encoder's
+            return exc
+        return None
+
+    with ThreadPoolExecutor(8) as pool:
+        errors = list(pool.map(ask_broken, texts[:8]))
+    assert all(isinstance(e, RuntimeError) and "encoder gone" in str(e.__cause__) for e in errors), errors
+    assert len({id(e) for e in errors}) == 8
+    broken.inner = Counting()  # the encoder is back: the batcher was left ready, not stuck
+    np.testing.assert_allclose(broken.queries([texts[0]]), engine.queries([texts[0]]), atol=2e-5)
 
 
 def test_a_multilingual_paraphrase_ranks_first(engine):

@@ -21,7 +21,7 @@ from dashboards import audit
 from dashboards.access import can_see_text, current_user
 from dashboards.data import query
 from dashboards.transcript import render_transcript
-from dashboards.widgets import explain_empty_mart, number_formats, page_filters, require_marts
+from dashboards.widgets import escape_markdown, explain_empty_mart, number_formats, page_filters, require_marts
 
 SHOWN_ROWS = 2000  # the table lists this many; the tiles and the downloads cover every matching row
 LIST_COLUMNS = ["conversation_id", "started_at_local", "channel", "queue_id", "agent_id", "intent_of_record",
@@ -47,10 +47,11 @@ applied: list[str] = []
 # address: since/until replace the sidebar's period, channel its channels, queue=<entry queue>|all its queues.
 scope = {}
 for key in ("since", "until"):
-    try:
-        scope[key] = date.fromisoformat(link.get(key, ""))
-    except ValueError:
-        pass
+    if link.get(key):
+        try:
+            scope[key] = date.fromisoformat(link[key])
+        except ValueError:
+            applied.append(f"{key} ignored (not a YYYY-MM-DD date)")
 if scope:
     filters = replace(filters, start=scope.get("since", filters.start), end=scope.get("until", filters.end))
     applied.append(f"period = {filters.start:%d %b %Y} to {filters.end:%d %b %Y}")
@@ -91,7 +92,9 @@ if search.strip():
 listing = f"select * from marts.fct_conversation_summary where {where} order by started_at_utc desc, conversation_id"
 rows = query(listing, tuple(params))
 if applied:
-    st.caption("Filtered by " + ", ".join(applied) + " as well as the rest of the sidebar. "
+    # values come from the address: shown as text, never as markdown
+    st.caption("Filtered by " + ", ".join(escape_markdown(a) for a in applied) + " as well as the rest of the "
+               "sidebar. "
                "[Clear these filters](/conversations)")
 if rows.empty:
     explain_empty_mart("fct_conversation_summary",

@@ -20,8 +20,9 @@ from dashboards.widgets import (contacts_links, explain_empty_mart, number_forma
 BREAKDOWNS = {"Day": "started_date", "Queue": "queue_id", "Team": "team_id", "Agent": "agent_id"}
 
 filters = page_filters("Service levels")
-require_marts("This snapshot was built before service levels existed; the next build adds them.",
-              "fct_conversation_summary", "fct_service_levels")
+require_marts("This snapshot was built before service levels were measured on both clocks; the next build adds "
+              "them.", "fct_conversation_summary", "fct_service_levels",
+              columns={"fct_conversation_summary": ("first_response_met_wall", "resolution_met_business")})
 where, params = filters.where("started_date", "channel", "final_queue_id")
 rows = query(f"""
     select conversation_id, started_date, channel, queue_id, team_id, agent_id, is_abandoned, sla_clock,
