@@ -269,3 +269,21 @@ def test_the_contacts_the_intent_reading_escalates_drill_down_from_the_models_pa
     assert link.proto.query_string == "escalate=yes"
     shown = int(link.proto.label.split()[1].replace(",", ""))
     assert _tile(_follow(link), "Conversations").replace(",", "") == str(shown) != "0"
+
+
+def test_the_offers_drill_down_to_their_contacts_under_the_same_bars(use_built):
+    value = open_page("dashboards/pages/value.py")
+    assert not value.exception, [e.value for e in value.exception]
+    seen = []
+    for lift in (None, "higher"):
+        if lift:  # a stricter lift bar: fewer offers, and the list follows
+            slider = value.slider(key="value_min_lift")
+            slider.set_value(round(min(slider.max, 1.0 + (slider.max - 1.0) / 3), 1)).run()
+        link = next((link for link in value.get("page_link") if "contacts with an offer" in link.proto.label), None)
+        if link is None:  # no offer passes this bar: nothing to drill into
+            break
+        shown = int(link.proto.label.split()[1].replace(",", ""))
+        assert "offer=yes" in link.proto.query_string and "queue=all" in link.proto.query_string
+        assert _tile(_follow(link), "Conversations").replace(",", "") == str(shown), link.proto.query_string
+        seen.append(shown)
+    assert seen and seen[0] > 0 and (len(seen) == 1 or seen[1] <= seen[0]), seen

@@ -82,6 +82,26 @@ for key, condition in YES_NO_FILTERS.items():
     if value in ("yes", "no"):
         where += f" and ({condition}) is {'true' if value == 'yes' else 'false'}"  # unknown is neither
         applied.append(f"{key} = {value}")
+# The Value page's offers: contacts with a cross-sell offer that passes the same bars the page set.
+if (link.get("offer") or "").lower() == "yes":
+    offer_where, offer_params = ["true"], []
+    for key, column in (("min_lift", "lift"), ("min_confidence", "confidence")):
+        try:
+            offer_params.append(float(link.get(key, "")))
+            offer_where.append(f"{column} >= ?")
+        except ValueError:
+            pass
+    kinds = [k for k in (link.get("baskets") or "").split(",") if k]
+    if kinds:
+        offer_where.append(f"basket_kind in ({', '.join('?' for _ in kinds)})")
+        offer_params.extend(kinds)
+    if (link.get("open") or "").lower() == "yes":
+        offer_where.append("is_open")
+    where += (" and conversation_id in (select conversation_id from marts.fct_cross_sell_opportunities where "
+              + " and ".join(offer_where) + ")")
+    params.extend(offer_params)
+    applied.append("with a cross-sell offer" + "".join(
+        f", {k} {link[k]}" for k in ("min_lift", "min_confidence", "baskets", "open") if link.get(k)))
 search = st.text_input("Conversation, customer or agent id", value=link.get("conversation", ""),
                        placeholder="CV00000123, a customer id or an agent id")
 if search.strip():

@@ -12,7 +12,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import has_table, query
-from dashboards.widgets import download_button, number_formats, page_filters, plain, require_marts
+from dashboards.widgets import contacts_link, download_button, number_formats, page_filters, plain, require_marts
 
 filters = page_filters("Value: cross-sell and basket rules")
 require_marts("This snapshot has no value marts yet (`fct_association_rules`, `fct_cross_sell_opportunities`). "
@@ -129,6 +129,10 @@ else:
                            hover_data=["contacts"],
                            labels={"product_name": "", "expected_revenue": "expected revenue of top offers"}),
                     width="stretch")
+    # The contacts behind the offers, under the same bars (the queue filter does not apply here either).
+    contacts_link(f"The {offers['conversation_id'].nunique():,} contacts with an offer", offer="yes",
+                  min_lift=str(min_lift), min_confidence=str(min_conf), baskets=",".join(kinds), queue="all",
+                  **({"open": "yes"} if open_only else {}))
     st.dataframe(offers, hide_index=True, width="stretch",
                  column_config=number_formats("%.2f", "confidence", "lift", "expected_revenue", "price"))
     download_button(offers, "cross_sell_offers.csv", "Download the offers (CSV)")
