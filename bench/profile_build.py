@@ -33,25 +33,31 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 def _frames(stack: str) -> tuple[str, list[tuple[str, str]]]:
-    """(process label, [(function, file)] root first) of one collapsed-stack line's stack part."""
-    parts = stack.split(";")
-    process = parts[0] if parts and parts[0].startswith("process ") else ""
+    """(innermost process's command line, [(function, file)] root first) of one collapsed-stack line.
+
+    py-spy writes each sample's process chain first (``process 1:"";process 2:"dbt build ...";``),
+    then the frames; the command line of the process it launched itself is empty.
+    """
+    parts, command = stack.split(";"), None
+    while parts and parts[0].startswith("process "):
+        command = parts.pop(0).split(":", 1)[-1].strip('"')
     frames = []
-    for part in parts[1:] if process else parts:
+    for part in parts:
         m = _FRAME.match(part)
         frames.append((m["func"], m["file"]) if m else (part, ""))
-    return process, frames
+    return command or "", frames
 
 
-def _process_kind(label: str) -> str:
-    command = label.split(":", 1)[-1].strip('"')
-    if "dbt" in command and ("build" in command or "dbt.cli" in command or "/dbt " in command):
-        return "dbt (subprocess)"
-    if "service_insight.cli" in command or "service-insight" in command:
-        return "build process (Dagster, ingestion, models)"
-    if "answer_latency" in command:
-        return "answer engine (bench)"
-    return command.split()[0].rsplit("/", 1)[-1][:40] if command else "?"
+def _process_kind(command: str, main: str) -> str:
+    if not command:
+        return main
+    words = command.split()
+    if "multiprocessing" in command:
+        return "process-pool workers"
+    for i, word in enumerate(words):
+        if word.endswith("/dbt") or word == "dbt":
+            return "dbt " + " ".join(words[i + 1:])[:60]
+    return " ".join(w.rsplit("/", 1)[-1] for w in words[:3])[:60]
 
 
 def _project_place(frames: list[tuple[str, str]]) -> str | None:
@@ -66,18 +72,20 @@ def _project_place(frames: list[tuple[str, str]]) -> str | None:
 
 
 def _library(frames: list[tuple[str, str]]) -> str:
+    """The package of the innermost frame (py-spy writes paths relative to the import path)."""
     if not frames:
         return "?"
     file = frames[-1][1].replace("\\", "/")
-    m = re.search(r"site-packages/([^/]+)", file)
-    if m:
-        return m.group(1).removesuffix(".py")
     if _project_place(frames[-1:]):
         return "this project"
-    return "python stdlib" if "/lib/python" in file or file.startswith("<frozen") else (file or "native")
+    if file.startswith("<frozen") or "/lib/python3" in file and "site-packages" not in file:
+        return "python stdlib"
+    m = re.search(r"site-packages/([^/]+)", file)
+    name = m.group(1) if m else file.split("/", 1)[0]
+    return "python stdlib" if name.endswith(".py") and "/" not in file else name.removesuffix(".py") or "native"
 
 
-def summarise(profile: Path, rate: int, top: int = 15) -> dict:
+def summarise(profile: Path, rate: int, main: str = "main process", top: int = 15) -> dict:
     """Seconds of CPU per process kind, project place (inclusive) and library (self), from collapsed stacks."""
     by_process, by_place, by_library = Counter(), Counter(), Counter()
     total = 0
@@ -88,7 +96,7 @@ def summarise(profile: Path, rate: int, top: int = 15) -> dict:
         n = int(count)
         process, frames = _frames(stack)
         total += n
-        by_process[_process_kind(process)] += n
+        by_process[_process_kind(process, main)] += n
         by_place[_project_place(frames) or "(outside this project's code)"] += n
         by_library[_library(frames)] += n
 
@@ -131,7 +139,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50, help="samples per second")
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--skip-answer", action="store_true")
+    parser.add_argument("--summarise", nargs="*", default=[], help="only summarise these collapsed-stack files")
     args = parser.parse_args()
+    if args.summarise:
+        for path in map(Path, args.summarise):
+            show(path.name, float("nan"), summarise(path, args.rate))
+        return
     work = Path(args.workdir or tempfile.mkdtemp(prefix="si-profile-"))
     env = {**os.environ, "SI_DATA_DIR": str(work), "DAGSTER_HOME": str(work / "dagster_home"), "HF_HUB_OFFLINE": "1"}
     (work / "dagster_home").mkdir(parents=True, exist_ok=True)
@@ -142,13 +155,13 @@ def main() -> None:
             subprocess.run([*cli, "generate", "--scale", str(args.conversations), "--days", str(args.days), "--quiet"],
                            cwd=ROOT, env=env, check=True)
         profile, wall = record([*cli, "materialize", "--no-docs"], "build", args.rate, env)
-        results["build"] = {"profile": str(profile), "wall_seconds": round(wall, 1), **summarise(profile, args.rate)}
+        results["build"] = {"profile": str(profile), "wall_seconds": round(wall, 1), **summarise(profile, args.rate, "service-insight materialize (Dagster, ingestion, models)")}
         show(f"full build of {args.conversations:,} conversations ({profile.name})", wall, results["build"])
     if not args.skip_answer:
         profile, wall = record([sys.executable, str(ROOT / "bench" / "answer_latency.py"), "--work", str(work),
                                 "--users", "10", "--messages-per-user", "20", "--no-compare-batching"],
                                "answer", args.rate, env)
-        results["answer"] = {"profile": str(profile), "wall_seconds": round(wall, 1), **summarise(profile, args.rate)}
+        results["answer"] = {"profile": str(profile), "wall_seconds": round(wall, 1), **summarise(profile, args.rate, "answer engine and its 10 agents")}
         show(f"live answer, 10 agents x 20 messages and the engine's load ({profile.name})", wall, results["answer"])
     (OUT / "summary.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(f"\nprofiles and summary.json in {OUT}")

@@ -80,25 +80,29 @@ def range_tags_for_files(files: Iterable[Path]) -> dict[str, str]:
     about a minute per build and said nothing true about those days.
     """
     daily = {s.name for s in SOURCES if s.daily}
-    days = sorted({clamp_day(d) for p in files if p.parent.name in daily for d in [file_day(p)] if d is not None})
+    everything = full_range()
+    days = sorted({clamp_day(d, everything) for p in files if p.parent.name in daily for d in [file_day(p)]
+                   if d is not None})
     if days:
         return range_tags(days[0], days[-1])
-    latest = full_range().end
-    return range_tags(latest, latest)
+    return range_tags(everything.end, everything.end)
 
 
-def clamp_day(day: date) -> str:
-    """The partition key a file of ``day`` loads with."""
-    everything = full_range()
+def clamp_day(day: date, everything: PartitionKeyRange | None = None) -> str:
+    """The partition key a file of ``day`` loads with (``everything``: the full range, when the caller has it:
+    listing the partitions costs about 10 ms, and a build asks once per landing file per source)."""
+    everything = everything or full_range()
     key = day.isoformat()
     return min(max(key, everything.start), everything.end)
 
 
 def day_filter(key_range: PartitionKeyRange) -> Callable[[date | None], bool]:
     """Which landing-file days a run over ``key_range`` loads."""
+    everything = full_range()
+
     def wants(day: date | None) -> bool:
         if day is None:
             return True
-        return key_range.start <= clamp_day(day) <= key_range.end
+        return key_range.start <= clamp_day(day, everything) <= key_range.end
 
     return wants
