@@ -16,9 +16,10 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch==2.13.0 is pinned in pyproject.toml; pip takes the CPU build from the local wheel cache.
-	$(BIN)/pip install --quiet -e '.[dev,voice]'
+	# uv under pip's configuration (service_insight/fast_install.py says why); pip where uv cannot run.
+	# torch==2.13.0 is pinned in pyproject.toml; the CPU build comes from the local wheel folder.
+	$(PYTHON) service_insight/fast_install.py $(VENV) '.[dev,voice]' || \
+	  { $(BIN)/pip install --quiet --upgrade pip && $(BIN)/pip install --quiet -e '.[dev,voice]'; }
 	$(BIN)/python -c "from orchestration.dbt_project import parse_dbt_project; parse_dbt_project()"
 	@touch $(STAMP)
 
