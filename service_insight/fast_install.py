@@ -70,7 +70,10 @@ def main(argv: list[str]) -> int:
     settings = pip_settings(bin_dir / "pip")
     for cert in settings.get("cert", [])[:1]:
         env.setdefault("SSL_CERT_FILE", cert)
-    command = [str(bin_dir / "uv"), "pip", "install", "--quiet", "--compile-bytecode",
+    # pip picks the best version across all its indexes; uv's default would stop at the first index
+    # that lists a package at all (a local mirror holding one old release).
+    command = [str(bin_dir / "uv"), "pip", "install", "--quiet", "--compile-bytecode", "--index-strategy",
+               "unsafe-best-match",
                "--python", str(bin_dir / "python"), *uv_arguments(settings)]
     for requirement in requirements:
         command += ["-e", requirement] if requirement.startswith(".") else [requirement]
