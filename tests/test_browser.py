@@ -95,6 +95,33 @@ def _chrome(chromium: str, driver_path: str):
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
 
+def _wait_until_settled(browser, timeout: float = 60) -> None:
+    """Until the page's script has run to its end, twice in a row a moment apart, with no skeleton left.
+
+    Why not a fixed pause: the app marks its run state on the root element (``data-test-script-state``);
+    waiting on it is as long as the page needs and no longer. Twice: a page that sets its address
+    parameters runs once more straight after.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def idle(d) -> bool:
+        try:
+            return (d.find_element(By.CSS_SELECTOR, "[data-testid='stApp']").get_attribute("data-test-script-state")
+                    == "notRunning" and not d.find_elements(By.CSS_SELECTOR, "[data-testid='stSkeleton']"))
+        except WebDriverException:  # re-rendered under us
+            return False
+
+    def settled(d) -> bool:
+        if not idle(d):
+            return False
+        time.sleep(0.3)
+        return idle(d)
+
+    WebDriverWait(browser, timeout, poll_frequency=0.2).until(settled)
+
+
 @pytest.mark.parametrize("slug", list(PAGES))
 def test_page_loads_in_chromium_without_exception(server, browser, slug):
     from selenium.webdriver.common.by import By
@@ -106,9 +133,8 @@ def test_page_loads_in_chromium_without_exception(server, browser, slug):
     browser.get(f"{base}/{path}")
     WebDriverWait(browser, 60).until(
         EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), title))
-    # Let charts and tables finish rendering before judging the page.
-    WebDriverWait(browser, 60).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stSkeleton']"))
-    time.sleep(2)
+    # Judge the page once its script has finished (an exception is rendered by then) and nothing is loading.
+    _wait_until_settled(browser)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / f"{slug}.png"))
     errors = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
