@@ -262,6 +262,38 @@ def test_the_forecast_history_drills_down_to_its_contacts_outside_the_sidebar_pe
         assert _tile(contacts, "Conversations").replace(",", "") == str(shown), (queue, link.proto.query_string)
 
 
+def test_a_product_of_the_knowledge_graph_drills_down_to_the_contacts_that_name_it(use_built):
+    """The graph counts the whole snapshot: the link carries that scope past a narrow sidebar, and the list
+    holds exactly the conversations whose text names the product (a recount from the turns)."""
+    from warehouse.snapshot import current
+
+    graph = open_page("dashboards/pages/knowledge_graph.py")
+    assert not graph.exception, [e.value for e in graph.exception]
+    link = next(link for link in graph.get("page_link") if "contacts that name" in link.proto.label)
+    shown = int(link.proto.label.split()[1].replace(",", ""))
+    product = dict(p.split("=", 1) for p in link.proto.query_string.split("&"))["product"]
+    with duckdb.connect(str(current(use_built.settings.snapshot_dir).path), read_only=True) as conn:
+        last_day, channel = conn.execute("select max(started_date), min(channel) "
+                                         "from marts.fct_conversation_summary").fetchone()
+        name_en, name_zh = conn.execute("select name, coalesce(name_zh, name) from marts.kg_nodes where node_id = ?",
+                                        [f"product:{product}"]).fetchone()
+        # Turns whose masked text names the product; a longer catalogue name holding this one aside.
+        recount = conn.execute("""
+            select count(distinct conversation_id) from marts.fct_turns
+            where contains(lower(text), lower(?)) or contains(text, ?)""", [name_en, name_zh]).fetchone()[0]
+    assert 0 < shown <= recount, (product, shown, recount)
+    contacts = open_page(PAGE)
+    contacts.session_state["period"] = (last_day, last_day)
+    contacts.session_state["channels"] = [channel]
+    from urllib.parse import parse_qsl
+
+    for key, value in parse_qsl(link.proto.query_string):
+        contacts.query_params[key] = value
+    contacts.run()
+    assert not contacts.exception, [e.value for e in contacts.exception]
+    assert _tile(contacts, "Conversations").replace(",", "") == str(shown)
+
+
 def test_the_contacts_the_intent_reading_escalates_drill_down_from_the_models_page(use_built):
     models = open_page("dashboards/pages/models.py")
     assert not models.exception, [e.value for e in models.exception]

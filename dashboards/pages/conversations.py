@@ -31,7 +31,7 @@ TEXT_COLUMNS = ("first_customer_message",)
 # Address parameters -> (column, how the value compares): what a drill-down link from another page may set.
 LINK_FILTERS = {"intent": ("intent_of_record", "="), "agent": ("agent_id", "="), "team": ("team_id", "="),
                 "emotion": ("last_customer_emotion", "="), "language": ("language", "="),
-                "failed": ("failed_dimensions", "contains")}
+                "failed": ("failed_dimensions", "contains"), "product": ("mentioned_products", "contains")}
 YES_NO_FILTERS = {"fcr": "is_first_contact_resolution", "ticket": "ticket_count > 0", "abandoned": "is_abandoned",
                   "transferred": "is_transferred", "first_response_met": "first_response_met",
                   "resolution_met": "resolution_met", "alert": "has_emotion_alert",
@@ -40,11 +40,15 @@ YES_NO_FILTERS = {"fcr": "is_first_contact_resolution", "ticket": "ticket_count 
 filters = page_filters("Conversations")
 require_marts("This snapshot was built before the conversation summary existed; the next build adds it.",
               "fct_conversation_summary")
+if st.query_params.get("product"):
+    require_marts("This snapshot was built before conversations listed the products they name; the next build "
+                  "adds them.", columns={"fct_conversation_summary": ("mentioned_products",)})
 
 link = st.query_params
 applied: list[str] = []
 # A figure with a scope of its own (the Forecast page's history ignores the sidebar's period) sets it in the
-# address: since/until replace the sidebar's period, channel its channels, queue=<entry queue>|all its queues.
+# address: since/until replace the sidebar's period, channel=<channel>|all its channels, queue=<entry queue>|all
+# its queues.
 scope = {}
 for key in ("since", "until"):
     if link.get(key):
@@ -55,7 +59,10 @@ for key in ("since", "until"):
 if scope:
     filters = replace(filters, start=scope.get("since", filters.start), end=scope.get("until", filters.end))
     applied.append(f"period = {filters.start:%d %b %Y} to {filters.end:%d %b %Y}")
-if link.get("channel"):
+if link.get("channel") == "all":
+    filters = replace(filters, channels=())
+    applied.append("every channel")
+elif link.get("channel"):
     filters = replace(filters, channels=(link["channel"],))
     applied.append(f"channel = {link['channel']}")
 entry_queue = link.get("queue")

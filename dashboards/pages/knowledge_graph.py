@@ -2,7 +2,8 @@
 
 A view over ml/knowledge_graph.py on the published snapshot's marts.kg_nodes / kg_edges: search an
 entity, see its neighbourhood as a network, follow a relation (a neighbour becomes the centre, the
-trail keeps the way back) and ask for the answer path product -> intent -> article -> policy.
+trail keeps the way back) and ask for the answer path product -> intent -> article -> policy. A product
+at the centre links to the contacts whose text names it (the Conversations page, whole snapshot).
 The graph functions take a DuckDB connection: they get a cursor of a read-only connection to the
 snapshot file, and their results are cached per snapshot version, so a new build refreshes them.
 """
@@ -13,9 +14,9 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboards.data import query
+from dashboards.data import has_columns, query
 from dashboards.graph_layout import network_figure
-from dashboards.widgets import download_button, escape_markdown as esc, page_snapshot, require_marts
+from dashboards.widgets import contacts_link, download_button, escape_markdown as esc, page_snapshot, require_marts
 from ml.knowledge_graph import Neighbourhood, answer_path, neighbourhood, search_nodes
 
 
@@ -84,6 +85,25 @@ def _on_back() -> None:
         st.session_state["kg_centre"] = trail[-1]
 
 
+def _product_contacts_link(node_id: str, name: str) -> None:
+    """The contacts whose text names this product, on the Conversations page, over every period, channel and queue
+    (the graph counts the whole snapshot; the link sets that scope, whatever the sidebar held)."""
+    if not has_columns("fct_conversation_summary", "mentioned_products"):
+        st.caption("The contacts behind this product's mentions can be listed once the next build has run.")
+        return
+    product_id = node_id.split(":", 1)[-1]
+    found = query("select count(*) as contacts, min(started_date) as since, max(started_date) as until "
+                  "from marts.fct_conversation_summary "
+                  "where list_contains(string_split(coalesce(mentioned_products, ''), ', '), ?)", (product_id,))
+    contacts = int(found["contacts"].iloc[0])
+    if contacts == 0:
+        st.caption("No contact names this product.")
+        return
+    contacts_link(f"The {contacts:,} contacts that name {name}", product=product_id,
+                  since=pd.Timestamp(found["since"].iloc[0]).date().isoformat(),
+                  until=pd.Timestamp(found["until"].iloc[0]).date().isoformat(), channel="all", queue="all")
+
+
 ref = page_snapshot("Knowledge graph")
 require_marts("This snapshot has no knowledge graph yet (marts.kg_nodes / kg_edges). Run a build "
               "(`make materialize`) and it is published with the other marts.", "kg_nodes", "kg_edges")
@@ -142,6 +162,8 @@ st.markdown("**Centre:** " + " → ".join(f"`{str(n).replace('`', '')}`" for n i
 st.caption(f"{esc(me.get('name') or centre)}" + (f" / {esc(me['name_zh'])}" if me.get("name_zh") else "")
            + f" · {esc(me.get('node_type'))} · {me.get('mention_count') or 0} mentions · "
            f"{len(hood.nodes) - 1} entities and {len(hood.edges)} relations within {hops} hop(s)")
+if me.get("node_type") == "product":
+    _product_contacts_link(centre, me.get("name") or centre)
 st.plotly_chart(network_figure(hood.nodes, hood.edges, centre), width="stretch", key="kg_graph")
 
 neighbours = [n for n in hood.nodes if n["node_id"] != centre]

@@ -47,6 +47,10 @@ alerts as (
     select * from {{ ref('fct_emotion_alerts') }}
 ),
 
+product_mentions as (
+    select * from {{ ref('int_kg__product_mentions') }}
+),
+
 customer_emotions as (
     select
         conversation_id,
@@ -98,6 +102,15 @@ ticket_rollup as (
         arg_min(status, created_at) as ticket_status,
         arg_min(priority, created_at) as ticket_priority
     from tickets
+    group by conversation_id
+),
+
+mentioned_products as (
+    -- The catalogue products the conversation's text names (the knowledge graph's product mentions).
+    select
+        conversation_id,
+        string_agg(distinct product_id, ', ' order by product_id) as mentioned_products
+    from product_mentions
     group by conversation_id
 ),
 
@@ -175,7 +188,8 @@ final as (
         conversations.turn_count,
         conversations.contact_cost,
         first_customer_turns.first_customer_message,
-        conversations.pii_items_masked
+        conversations.pii_items_masked,
+        mentioned_products.mentioned_products
     from conversations
     left join intents using (conversation_id)
     left join emotion_paths using (conversation_id)
@@ -187,6 +201,7 @@ final as (
     left join customers using (customer_id)
     left join service_levels using (conversation_id)
     left join alerts using (conversation_id)
+    left join mentioned_products using (conversation_id)
 )
 
 select * from final
