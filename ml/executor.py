@@ -26,8 +26,8 @@ from typing import Sequence
 import numpy as np
 
 EXECUTORS = ("local", "ray")
-# Rows per actor call: large enough to keep the encoder's batches full, small enough that both nodes get work
-# on a few thousand texts.
+# Texts per actor call: large enough to keep the encoder's batches full, small enough that both nodes get work
+# on a few thousand texts; a multiple of every engine's own batch (32, 64), see _ray_map.
 RAY_BATCH_ROWS = 256
 
 # Which nodes served the last Ray call of this process (the step's metadata says it; the tests check it).
@@ -102,13 +102,19 @@ def _ray_map(actor: type, kwargs: dict, texts: Sequence[str]) -> np.ndarray:
     distinct, inverse = unique_texts(texts)
     _connect()
     actors = _actor_count()
-    dataset = ray.data.from_items([{"row": i, "text": t} for i, t in enumerate(distinct)],
-                                  override_num_blocks=max(2 * actors, -(-len(distinct) // RAY_BATCH_ROWS)))
-    # One block in flight per actor, actors spread over the nodes: a fast model must not let the first
-    # actor that is ready take every block while the others still load.
+    # The same batches as a local read: the engines sort texts by length and read them in batches of 32 or
+    # 64, so the texts go out in that order, cut into chunks of a multiple of those sizes, one chunk per
+    # call. A text then meets the same neighbours (and padding) on a node as here, and its scores are the
+    # same numbers, not the ninth-decimal (at times sixth) differences of other batch shapes.
+    order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
+    cuts = [order[start:start + RAY_BATCH_ROWS] for start in range(0, len(order), RAY_BATCH_ROWS)]
+    chunks = [{"rows": rows, "texts": [distinct[i] for i in rows]} for rows in cuts]
+    dataset = ray.data.from_items(chunks, override_num_blocks=len(chunks))
+    # One chunk in flight per actor, actors spread over the nodes: a fast model must not let the first
+    # actor that is ready take every chunk while the others still load.
     pool = ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1)
-    out = dataset.map_batches(actor, fn_constructor_kwargs=kwargs, batch_size=RAY_BATCH_ROWS, compute=pool,
-                              num_cpus=_cpus_per_actor(), scheduling_strategy="SPREAD").to_pandas()
+    out = dataset.map_batches(_Chunked, fn_constructor_kwargs={"actor": actor, "kwargs": kwargs}, batch_size=1,
+                              compute=pool, num_cpus=_cpus_per_actor(), scheduling_strategy="SPREAD").to_pandas()
     out = out.sort_values("row")
     if len(out) != len(distinct) or (out["row"].to_numpy() != np.arange(len(distinct))).any():
         raise RuntimeError(f"the Ray cluster returned {len(out)} rows for {len(distinct)} texts")
@@ -156,6 +162,22 @@ def _node_id() -> str:
     import ray
 
     return ray.get_runtime_context().get_node_id()
+
+
+class _Chunked:
+    """Runs a model actor on each chunk of a batch by itself (a chunk is one local read's worth of batches)."""
+
+    def __init__(self, actor: type, kwargs: dict) -> None:
+        self.model = actor(**kwargs)
+
+    def __call__(self, batch: dict) -> dict:
+        rows, vectors, nodes = [], [], []
+        for chunk_rows, chunk_texts in zip(batch["rows"], batch["texts"]):
+            out = self.model({"row": list(chunk_rows), "text": list(chunk_texts)})
+            rows.extend(out["row"])
+            vectors.extend(out["vector"])
+            nodes.extend(out["node"])
+        return {"row": rows, "vector": vectors, "node": nodes}
 
 
 class _PredictActor:
