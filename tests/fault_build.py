@@ -1,5 +1,10 @@
 """One small warehouse built the hard way: hostile landing files, two SIGKILLed runs, then a good run.
 
+The good run is ``service-insight rotate-pii-key``, which puts a new key in place and runs the same
+materialization to the end: the recovery after the kills and a key rotation on a warehouse left
+half-built are proven by one build instead of two (a second full rebuild cost the suite a minute and
+a half).
+
 Shared by tests/test_faults.py (kills, re-runs) and tests/test_hostile_input.py (bad input end to
 end): building it takes a few minutes, so both read the same build. A sample is generated, the
 hostile corpus (tests/hostile_corpus.py) is added to its landing folder, and the real console
@@ -56,11 +61,13 @@ def write_sample(data_dir: Path, scale: int, days: int, seed: int) -> dict:
 
 
 def run_materialize(data_dir: Path, kill_after: str | None, timeout: float = 1500, args: tuple[str, ...] = (),
-                    env: dict[str, str] | None = None) -> tuple[int, bool, str]:
-    """Run ``service-insight materialize``; with ``kill_after``, SIGKILL it one second after that log line.
+                    env: dict[str, str] | None = None, command: str = "materialize") -> tuple[int, bool, str]:
+    """Run ``service-insight materialize`` (or ``command``, which materializes too); with ``kill_after``, SIGKILL
+    it one second after that log line.
 
     Returns (exit code, whether it was killed, the run's output)."""
-    proc = subprocess.Popen([sys.executable, "-m", "service_insight.cli", "materialize", "--no-docs", "--verbose", *args],
+    verbose = ("--verbose",) if command == "materialize" else ()  # the kill points are lines of the full log
+    proc = subprocess.Popen([sys.executable, "-m", "service_insight.cli", command, "--no-docs", *verbose, *args],
                             cwd=PROJECT_ROOT, env=materialize_env(data_dir, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     killed = threading.Event()
@@ -103,6 +110,7 @@ class FaultedBuild:
     corpus: HostileCorpus  # what the hostile files must produce
     runs: list[tuple[str | None, int, bool, bool]]  # (kill point, exit code, killed, snapshot whole after)
     last_output: str
+    key_before_rotation: str | None = None  # the PII key the killed runs used (None: a prebuilt folder)
 
     @property
     def warehouse(self) -> Path:
@@ -118,9 +126,11 @@ def build_faulted(data_dir: Path) -> FaultedBuild:
     for point in KILL_POINTS:
         code, killed, _ = run_materialize(data_dir, point)
         runs.append((point, code, killed, _snapshot_is_whole(data_dir)))
-    code, killed, output = run_materialize(data_dir, None)
+    secret = data_dir / "secrets" / "pii.key"
+    key_before = secret.read_text().strip() if secret.exists() else None
+    code, killed, output = run_materialize(data_dir, None, command="rotate-pii-key")
     runs.append((None, code, killed, _snapshot_is_whole(data_dir)))
-    return FaultedBuild(data_dir, summary, corpus, runs, output)
+    return FaultedBuild(data_dir, summary, corpus, runs, output, key_before)
 
 
 @pytest.fixture(scope="session")

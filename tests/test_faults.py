@@ -2,7 +2,8 @@
 
 A small sample is built by the real console script in a subprocess (as a scheduled run would be).
 It is killed twice, at two different points (during enrichment, then during the dbt build of the
-marts), and then run to the end. Checked afterwards: every count reconciles with what the
+marts), and then run to the end by ``service-insight rotate-pii-key`` (a new key, then the same
+materialization). Checked afterwards: every count reconciles with what the
 generator wrote, no key is duplicated anywhere, each model task has exactly one current version,
 and the published snapshot is complete; between the kills a reader only ever sees a complete
 snapshot (or none), never a half-built one.
@@ -94,25 +95,19 @@ def test_the_configured_candidates_are_the_only_ones_compared(faulted_build):
 
 
 def test_rotating_the_pii_key_rekeys_every_caller_key(faulted_build):
-    """``service-insight rotate-pii-key``: a new key, every caller key rebuilt with it, the old key gone."""
+    """``service-insight rotate-pii-key`` (the build's last run, after the kills): a new key, every caller key
+    rebuilt with it, the old key gone. The key lives in the data folder's secret file, as after `make run`."""
     import hashlib
     import re
-    import subprocess
-    import sys
 
-    from service_insight.settings import PROJECT_ROOT
-    from tests.fault_build import materialize_env
     from warehouse.snapshot import current
 
-    env = materialize_env(faulted_build.data_dir)
-    env.pop("SI_PII_KEY", None)  # the key lives in the data folder's secret file, as after `make run`
+    runs = _history(faulted_build)
+    assert runs[-1][1] == 0 and "PII key rotated" in faulted_build.last_output, faulted_build.last_output[-3000:]
     secret = faulted_build.data_dir / "secrets" / "pii.key"
-    before = secret.read_text().strip() if secret.exists() else None
-    done = subprocess.run([sys.executable, "-m", "service_insight.cli", "rotate-pii-key", "--no-docs"],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     key = secret.read_text().strip()
-    assert key != before and len(key) == 64 and not secret.with_name("pii.key.previous").exists()
+    assert faulted_build.key_before_rotation and key != faulted_build.key_before_rotation
+    assert len(key) == 64 and not secret.with_name("pii.key.previous").exists()
 
     def expected(number: str) -> str:
         return hashlib.sha256((key + re.sub(r"[^0-9+]", "", number)).encode()).hexdigest()
