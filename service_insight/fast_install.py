@@ -62,8 +62,11 @@ def uv_arguments(settings: dict[str, list[str]]) -> list[str]:
     return args
 
 
-def main(argv: list[str]) -> int:
-    venv, *requirements = argv
+def install(venv: str | Path, requirements: list[str], compile_bytecode: bool = True) -> int:
+    """Install ``requirements`` (a local path such as ``.[dev]`` as editable) into ``venv``; uv's exit status.
+
+    Raises CalledProcessError or OSError where uv cannot be had; the caller installs with pip then.
+    """
     bin_dir = Path(venv) / "bin"
     env = dict(os.environ)
     subprocess.run([str(bin_dir / "pip"), "install", "--quiet", "uv"], check=True, env=env)
@@ -72,9 +75,10 @@ def main(argv: list[str]) -> int:
         env.setdefault("SSL_CERT_FILE", cert)
     # pip picks the best version across all its indexes; uv's default would stop at the first index
     # that lists a package at all (a local mirror holding one old release).
-    command = [str(bin_dir / "uv"), "pip", "install", "--quiet", "--compile-bytecode", "--index-strategy",
-               "unsafe-best-match",
+    command = [str(bin_dir / "uv"), "pip", "install", "--quiet", "--index-strategy", "unsafe-best-match",
                "--python", str(bin_dir / "python"), *uv_arguments(settings)]
+    if compile_bytecode:
+        command.append("--compile-bytecode")
     for requirement in requirements:
         command += ["-e", requirement] if requirement.startswith(".") else [requirement]
     return subprocess.run(command, env=env).returncode
@@ -82,7 +86,7 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main(sys.argv[1:]))
+        sys.exit(install(sys.argv[1], sys.argv[2:]))
     except (subprocess.CalledProcessError, OSError) as exc:
         print(f"uv install not possible ({exc}); installing with pip", file=sys.stderr)
         sys.exit(1)
