@@ -293,8 +293,10 @@ def docs_dir() -> Path:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    from orchestration.dbt_project import seed_partial_parse
+
     get_settings().export_env()
-    target = docs_dir()
+    target = seed_partial_parse(docs_dir())  # the build's parse: dbt need not parse the project again
     # A separate process: dbt-duckdb keeps its connection (and DuckDB's file lock) for the life
     # of the process that ran it, which must not be ours. The catalogue describes this data folder's
     # warehouse, so it is written there, not into the checkout.

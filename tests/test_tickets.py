@@ -108,6 +108,9 @@ def routing_quality_reconciles(warehouse: Path) -> dict:
 def rebuild_tickets(target_path: Path) -> subprocess.CompletedProcess:
     """Re-run the ticket models with dbt, as a second scheduled run would (own target folder, so
     the manifest Dagster reads is left alone)."""
+    from orchestration.dbt_project import seed_partial_parse
+
+    seed_partial_parse(target_path)
     dbt = Path(sys.executable).with_name("dbt")
     return subprocess.run([str(dbt), "build", "--select", "ticket_routing+", "int_tickets__signals+",
                            "int_tickets__team_suggestions+", "--profiles-dir", ".", "--target-path", str(target_path)],
