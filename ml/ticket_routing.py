@@ -49,7 +49,17 @@ def suggest_teams_reusing(texts: pd.DataFrame, labels: pd.DataFrame, **options) 
     from ml.result_cache import cached_call, code_fingerprint
 
     code = code_fingerprint(["ml.ticket_routing", "ml.text_models"], ["scikit-learn", "numpy", "pandas"])
+    # The frames come from a DuckDB aggregate whose row order varies between runs (threads); the key is taken
+    # over one canonical order, else equal inputs never hit the cache. suggest_teams sorts what it trains on,
+    # so the order it is handed changes nothing.
+    texts = _canonical(texts, ["conversation_id"])
+    labels = _canonical(labels, ["conversation_id"])
     return cached_call("team_suggestions", suggest_teams, code, texts, labels, **options)
+
+
+def _canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    present = [k for k in keys if k in frame.columns]
+    return frame.sort_values(present, kind="stable").reset_index(drop=True) if present else frame
 
 
 def suggest_teams(texts: pd.DataFrame, labels: pd.DataFrame, *, folds: int = 5, min_training: int = 200,

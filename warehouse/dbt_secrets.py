@@ -19,7 +19,7 @@ import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from service_insight.settings import get_settings
-from warehouse import pii
+from warehouse import pii_cache
 
 MACRO = "si_pii_key"
 MASK_FUNCTION = "si_mask_pii"
@@ -35,13 +35,14 @@ RULES_MASK_FUNCTION = "si_mask_pii_rules"
 
 
 def _mask_batch(texts: pa.Array) -> pa.Array:
-    """A vector of texts masked; NULL stays NULL; a text repeated in the batch (agent greetings) is masked once."""
-    return pa.array(pii.mask_many(texts.to_pylist()), type=pa.string())
+    """A vector of texts masked; NULL stays NULL; a text repeated in the batch (agent greetings) is masked once,
+    and a text an earlier build masked is not masked again (``warehouse.pii_cache``)."""
+    return pa.array(pii_cache.mask_many(texts.to_pylist()), type=pa.string())
 
 
 def _mask_batch_rules(texts: pa.Array) -> pa.Array:
     """The same without the name model: for messages the platform writes around quoted values."""
-    return pa.array(pii.mask_many(texts.to_pylist(), name_model=False), type=pa.string())
+    return pa.array(pii_cache.mask_many(texts.to_pylist(), name_model=False), type=pa.string())
 
 
 def register_mask_function(conn) -> None:
