@@ -36,11 +36,17 @@ def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or get_settings().data_dir / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
+    ours = "# One run at a time: DuckDB has one writer.\n"
     if not config.exists():
         config.write_text(
-            "# One run at a time: DuckDB has one writer.\n"
-            "concurrency:\n  runs:\n    max_concurrent_runs: 1\n  pools:\n    default_limit: 1\n"
+            ours + "concurrency:\n  runs:\n    max_concurrent_runs: 1\n  pools:\n    default_limit: 1\n"
             "telemetry:\n  enabled: false\n")
+    text = config.read_text()
+    if text.startswith(ours) and "event_log_storage:" not in text:  # a file we wrote, before the faster event log
+        from orchestration.event_storage import storage_config
+
+        config.write_text(text + "# The run history, as Dagster's SQLite files, written faster "
+                          "(orchestration/event_storage.py).\n" + storage_config(str(home / "history" / "runs")))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
