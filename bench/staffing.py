@@ -9,7 +9,9 @@ a real bank's arrivals.
 2. Real arrivals: the last ``--days`` weekdays of the North American bank's 5-minute call counts
    (../shared/data/bank_calls_5min, fpp2): each hour staffed by Erlang A from its actual volume (a
    perfect forecast), then the day replayed with arrivals at each 5-minute interval's real rate, so
-   the plan meets the within-hour swings it assumed away. The data hold no handle times or hang-ups:
+   the plan meets the within-hour swings it assumed away; then each hour planned on the within-hour
+   patterns of the 20 days before (``ml.staffing.required_agents_intra_hour``) and replayed the same way.
+   The data hold no handle times or hang-ups:
    AHT and mean patience are the flags' values, said in the output.
 Figures only, never asserts.
 """
@@ -73,7 +75,14 @@ def bank(days: int, aht: float, patience: float, replications: int) -> None:
           f"{patience:.0f} s assumed (the data hold counts only), each hour staffed by Erlang A from its own volume")
     planned_all, replayed_all, agent_hours_a, agent_hours_c, gaps = 0.0, 0.0, 0, 0, []
     offered_all = 0
+    within = [0.0, 0.0, 0, []]  # planned x offered, replayed x offered, agent-hours, gaps: the within-hour plan
+    days_all = sorted(per_day)
     for day in chosen:
+        # The within-hour plan learns each hour's patterns from the days before this one only.
+        history = days_all[max(0, days_all.index(day) - 20):days_all.index(day)]
+        arrivals = [(d, int(start[11:13]), int(start[14:16])) for d in history for start, calls in per_day[d]
+                    for _ in range(calls)]
+        _, patterns = st.intra_hour_patterns(arrivals)
         intervals = sorted(per_day[day])
         hourly: dict[str, int] = defaultdict(int)
         for start, calls in intervals:
@@ -90,9 +99,23 @@ def bank(days: int, aht: float, patience: float, replications: int) -> None:
         planned_all += planned * offered
         replayed_all += replayed * offered
         offered_all += offered
+        inner = {h: st.required_agents_intra_hour(c, aht, patience, patterns.get(int(h), []), TARGET, ANSWER, 1.0)
+                 for h, c in hourly.items()}
+        sim = st.simulate_day([(calls, inner[start[11:13]][0]) for start, calls in intervals], aht, patience, ANSWER,
+                              replications, seed=3, period_seconds=300.0)
+        inner_replayed = sum(s.answered_within for s in sim) / offered
+        inner_planned = sum(inner[h][1] * c for h, c in hourly.items()) / sum(hourly.values())
+        within[0] += inner_planned * offered
+        within[1] += inner_replayed * offered
+        within[2] += sum(n for n, _ in inner.values())
+        within[3].append(inner_replayed - inner_planned)
     print(f"   service level planned {planned_all / offered_all:.3f}, replayed {replayed_all / offered_all:.3f} "
           f"(mean gap {sum(gaps) / len(gaps) * 100:+.1f} points, worst day {min(gaps) * 100:+.1f}); agent-hours "
           f"Erlang A {agent_hours_a:,} vs Erlang C {agent_hours_c:,} ({agent_hours_c / agent_hours_a - 1:+.1%})")
+    print(f"   planned on the within-hour patterns of the 20 days before each day (ml.staffing.required_agents_"
+          f"intra_hour): planned {within[0] / offered_all:.3f}, replayed {within[1] / offered_all:.3f} (mean gap "
+          f"{sum(within[3]) / len(within[3]) * 100:+.1f} points, worst day {min(within[3]) * 100:+.1f}); agent-hours "
+          f"{within[2]:,} ({within[2] / agent_hours_a - 1:+.1%} on the hourly Erlang A plan)")
 
 
 def main() -> int:

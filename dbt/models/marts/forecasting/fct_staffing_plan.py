@@ -13,7 +13,7 @@ shrinkage are vars planners can override with ``--vars``.
 import pandas as pd
 
 from ml.forecasting import clamp_float, clamp_int
-from ml.staffing import PLAN_COLUMNS, estimate_patience, plan_rows
+from ml.staffing import PLAN_COLUMNS, estimate_patience, intra_hour_patterns, plan_rows
 
 
 def model(dbt, session):
@@ -49,16 +49,29 @@ def model(dbt, session):
         [("phone", q if isinstance(q, str) else "unknown", w, bool(a))
          for q, w, a in zip(calls["queue_id"], calls["wait_seconds"], calls["is_abandoned"])])
 
+    # Within-hour arrival patterns per channel, from the contacts of the same window (the hours the
+    # forecast counts in: fct_conversations.started_hour).
+    contacts = dbt.ref("fct_conversations").project("channel, started_at").df()
+    contacts = contacts[contacts["started_at"].notna()]
+    intra_hour = {}
+    if len(contacts):
+        started = pd.to_datetime(contacts["started_at"])
+        recent = started > started.max() - pd.Timedelta(days=lookback)
+        for channel, group in contacts[recent].assign(at=started[recent]).groupby("channel"):
+            intra_hour[str(channel)] = intra_hour_patterns(
+                list(zip(group["at"].dt.date, group["at"].dt.hour, group["at"].dt.minute)))
+
     rows = plan_rows(hourly.to_dict("records"), aht_by_queue, aht_by_channel, target, answer, occupancy,
-                     shrinkage, default_aht, patience_by_queue, patience_by_channel)
+                     shrinkage, default_aht, patience_by_queue, patience_by_channel, intra_hour)
     frame = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
     for name in ("required_agents", "scheduled_agents", "period_hour", "required_agents_erlang_a",
-                 "scheduled_agents_erlang_a"):
+                 "scheduled_agents_erlang_a", "intra_hour_slot_minutes", "required_agents_intra_hour"):
         frame[name] = frame[name].astype("Int64")
     for name in ("forecast_contacts", "forecast_contacts_upper", "aht_seconds", "traffic_erlangs",
                  "expected_service_level", "probability_of_wait", "occupancy", "average_speed_of_answer_seconds",
                  "service_level_target", "answer_seconds", "max_occupancy", "shrinkage", "patience_seconds",
-                 "expected_service_level_erlang_a", "expected_abandonment_erlang_a"):
+                 "expected_service_level_erlang_a", "expected_abandonment_erlang_a",
+                 "expected_service_level_intra_hour"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Float64")
     for name in ("channel", "queue_id", "series_level", "aht_source", "method", "limited_by", "patience_source"):
         frame[name] = frame[name].astype("string")
