@@ -833,5 +833,7 @@ def test_forecast_page_shows_our_peak_recall_beside_the_articles(use_built):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mean patience"].endswith(" s")  # the sample's phone calls do hang up
     assert int(metrics["Agent-hours Erlang C over-staffs"].replace(",", "")) >= 0
+    # ~44 contacts a day: no slot width reaches 20 contacts, and the page says why there is no within-hour plan
+    assert any("No within-hour plan: the recent history has fewer than 20" in c.value for c in at.caption)
     at.radio[0].set_value("daily").run()
     assert not at.exception

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards.data import has_table, query
+from dashboards.data import has_columns, has_table, query
 from dashboards.widgets import (contacts_link, download_button, escape_markdown as esc, page_filters,
                                 require_marts)
 from ml.forecasting import ARTICLE_PEAK_RECALL
@@ -138,10 +138,14 @@ st.subheader("Agents needed per hour")
 if not has_table("fct_staffing_plan"):
     st.info("No staffing plan in this snapshot yet.")
 else:
-    plan = query("""
+    # A snapshot published before the within-hour plan existed has no such columns: read them as empty.
+    planned_within = has_columns("fct_staffing_plan", "required_agents_intra_hour", "intra_hour_slot_minutes")
+    inner = ("required_agents_intra_hour, intra_hour_slot_minutes" if planned_within
+             else "null::integer as required_agents_intra_hour, null::integer as intra_hour_slot_minutes")
+    plan = query(f"""
         select period_start, forecast_contacts, required_agents, scheduled_agents, method, aht_seconds,
                service_level_target, answer_seconds, shrinkage, required_agents_erlang_a, patience_seconds,
-               patience_source, expected_abandonment_erlang_a
+               patience_source, expected_abandonment_erlang_a, {inner}
         from marts.fct_staffing_plan
         where channel = ? and queue_id = ?
         order by period_start""", (channel, queue))
@@ -168,6 +172,11 @@ else:
             fig.add_trace(go.Scatter(x=plan["period_start"], y=plan["required_agents_erlang_a"],
                                      name="on the phones (Erlang A: callers hang up)",
                                      line={"color": "#e65100", "shape": "hv", "dash": "dot"}))
+        within = plan["required_agents_intra_hour"].notna().any() if first["method"] == "erlang_c" else False
+        if within:
+            fig.add_trace(go.Scatter(x=plan["period_start"], y=plan["required_agents_intra_hour"],
+                                     name="on the phones (Erlang A on the within-hour arrival patterns)",
+                                     line={"color": "#2e7d32", "shape": "hv", "dash": "dash"}))
         fig.update_layout(yaxis_title="agents", xaxis_title="", legend={"orientation": "h"}, height=360,
                           bargap=0)
         st.plotly_chart(fig, width="stretch")
@@ -175,6 +184,17 @@ else:
         if queue == "all" and not dedicated.empty and not pd.isna(dedicated.iloc[0]["agent_hours"]):
             note = (f" All queues = the channel staffed as one pooled team; staffing every queue on its own "
                     f"would take {int(dedicated.iloc[0]['agent_hours']):,} agent-hours.")
+        if within:
+            width = int(plan["intra_hour_slot_minutes"].dropna().iloc[0])
+            note += (f" The within-hour line holds the target when each hour's contacts arrive as they did, "
+                     f"{width} minutes at a time, on each of the last days (hours with too little history "
+                     "keep Erlang A's figure).")
+        elif first["method"] == "erlang_c" and not planned_within:
+            note += " No within-hour plan in this snapshot: it was published before the plan had one (the next build adds it)."
+        elif first["method"] == "erlang_c":
+            note += (" No within-hour plan: the recent history has fewer than 20 contacts per 5-, 15- or 30-minute "
+                     "slot of an hour (or under 5 days of it), so its within-hour swings are chance that Erlang A "
+                     "already counts.")
         st.caption("Erlang C for phone and chat (email: handling workload at the occupancy cap), shrinkage "
                    f"{first['shrinkage']:.0%}, AHT measured per queue over the last weeks." + note)
         detail = query("select * from marts.fct_staffing_plan where channel = ? and queue_id = ? "
