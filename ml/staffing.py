@@ -13,6 +13,7 @@ so one odd hour in a forecast cannot stop a plan from being built.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -380,18 +381,22 @@ def intra_hour_service_level(contacts: float, aht_seconds: float, agents: int, p
     """Arrival-weighted Erlang A service level over each slot of each pattern, averaged over the patterns."""
     if not patterns or not _positive(contacts):
         return erlang_a(contacts, aht_seconds, agents, patience_seconds, answer_seconds).service_level
-    memo: dict[float, float] = {}
     total = 0.0
     for shares in patterns:
         slots = len(shares)
         for share in shares:
-            if share <= 0:
-                continue
-            rate = round(float(contacts) * share * slots * 4) / 4  # per hour; quarter contacts are close enough
-            if rate not in memo:
-                memo[rate] = erlang_a(rate, aht_seconds, agents, patience_seconds, answer_seconds).service_level
-            total += share * memo[rate]
+            if share > 0:
+                rate = round(float(contacts) * share * slots * 4) / 4  # per hour; quarter contacts are close enough
+                total += share * _slot_service_level(rate, float(aht_seconds), int(agents), float(patience_seconds),
+                                                     float(answer_seconds))
     return total / len(patterns)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _slot_service_level(rate: float, aht_seconds: float, agents: int, patience_seconds: float,
+                        answer_seconds: float) -> float:
+    """Erlang A's service level, kept across a plan's rows: its hours and queues meet the same slot rates again."""
+    return erlang_a(rate, aht_seconds, agents, patience_seconds, answer_seconds).service_level
 
 
 def required_agents_intra_hour(contacts: float, aht_seconds: float, patience_seconds: float, patterns: list[tuple],
