@@ -77,8 +77,9 @@ class MaskStore:
         self._key = key
         self._lock = threading.Lock()  # dbt runs models on several threads of one process
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)  # owner-only from its first byte, not chmod-ed after SQLite made it
+        os.chmod(path, 0o600)  # a file from before (or a umask that widened the mode)
         self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-        os.chmod(path, 0o600)
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("create table if not exists masks (key blob primary key, masked text not null, "
                            "used integer not null)")
