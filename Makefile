@@ -54,13 +54,15 @@ voice: install
 test: install browser-deps
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
-# A local two-node Ray cluster (head + one worker node, RAY_CPUS logical CPUs each) for SI_EXECUTOR=ray; its
-# session files and logs under $SI_DATA_DIR/cluster. `make cluster-down` stops exactly its processes.
+# A local two-node Ray cluster (head + one worker node, RAY_CPUS logical CPUs each) for SI_EXECUTOR=ray, and a
+# Spark master + worker + Thrift SQL server for the dbt target `spark` (ports SI_SPARK_MASTER_PORT,
+# SI_SPARK_THRIFT_PORT); pid files and logs under $SI_DATA_DIR/cluster. `make cluster-down` stops exactly these.
 RAY_NODES ?= 2
 RAY_CPUS ?= 2
 RAY_PORT ?= 6379
 scale-deps: install
-	@$(BIN)/python -c "import ray" 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,voice,scale]'
+	@$(BIN)/python -c "import ray, pyspark, dbt.adapters.spark" 2>/dev/null || \
+	  $(BIN)/pip install --quiet -e '.[dev,voice,scale,spark]'
 
 cluster-up: scale-deps
 	$(BIN)/service-insight cluster up --nodes $(RAY_NODES) --cpus-per-node $(RAY_CPUS) --port $(RAY_PORT)
@@ -68,7 +70,8 @@ cluster-up: scale-deps
 cluster-down: install
 	$(BIN)/service-insight cluster down
 
-# The distributed tests against the cluster above: scoring on two Ray nodes equals scoring here.
+# The distributed tests against the cluster above: scoring on two Ray nodes equals scoring here, and the marts
+# built on Spark equal the marts built on DuckDB.
 test-distributed: cluster-up
 	HF_HUB_OFFLINE=1 SI_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/pytest -m distributed -p no:cacheprovider; \
 	  code=$$?; $(BIN)/service-insight cluster down; exit $$code

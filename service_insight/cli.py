@@ -11,7 +11,8 @@
     service-insight train TASK --train F [--eval F]   keep the best of several classifiers (--json)
     service-insight predict TASK --input F            score texts with the task's current model
     service-insight taxonomy check|suggest            validate the intent taxonomy, or draft one from clusters
-    service-insight cluster up|down|status            a local multi-node Ray cluster (SI_EXECUTOR=ray)
+    service-insight cluster up|down|status            a local multi-node Ray cluster (SI_EXECUTOR=ray) and Spark
+    service-insight spark build|compare               the marts on Spark (dbt target spark), checked against DuckDB
     service-insight export conversations [--since D] [--format csv|parquet] [--role R]  one row per conversation
     service-insight bench [NAME ...]                  run benchmarks under bench/
 """
@@ -637,6 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     add_simulator_parser(sub)
     from service_insight.cluster import add_cluster_parser
     add_cluster_parser(sub)
+    from warehouse.spark_build import add_spark_parser
+    add_spark_parser(sub)
     from service_insight.export import add_export_parser
     add_export_parser(sub)
     b = sub.add_parser("bench", help="run benchmarks (all, or the named ones)")

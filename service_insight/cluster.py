@@ -1,5 +1,8 @@
 """A local Ray cluster of several nodes on this machine: ``service-insight cluster up|down|status``.
 
+``up`` also starts a Spark master, worker and Thrift SQL server (service_insight/spark_cluster.py) for the dbt
+target ``spark``, unless ``--no-spark``; ``down`` stops both.
+
 Why: scoring on Ray (``SI_EXECUTOR=ray``, ml/executor.py) must be tried and tested on a real
 multi-node cluster, not on Ray's in-process shortcut; one machine can hold a head node and
 worker nodes, each a raylet with its own object store, talking over loopback, which is the same
@@ -105,17 +108,12 @@ def _ray_pids(temp: Path) -> list[int]:
     return sorted(pids)
 
 
-def down() -> int:
-    """Stop this cluster's processes (by the recorded ids and its session folder); returns how many stopped."""
+def stop_processes(pids, timeout: float = 15.0) -> int:
+    """Terminate the given processes, kill those still alive after ``timeout``; returns how many were running."""
     import psutil
 
-    state_file = _state_file()
-    if not state_file.exists():
-        return 0
-    state = json.loads(state_file.read_text())
-    temp = Path(state["temp_dir"])
     procs = []
-    for pid in set(state.get("pids", [])) | set(_ray_pids(temp)):
+    for pid in set(pids):
         try:
             procs.append(psutil.Process(pid))
         except psutil.NoSuchProcess:
@@ -125,14 +123,24 @@ def down() -> int:
             proc.terminate()
         except psutil.NoSuchProcess:
             continue
-    _, alive = psutil.wait_procs(procs, timeout=15)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
     for proc in alive:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             continue
-    state_file.unlink()
     return len(procs)
+
+
+def down() -> int:
+    """Stop this cluster's processes (by the recorded ids and its session folder); returns how many stopped."""
+    state_file = _state_file()
+    if not state_file.exists():
+        return 0
+    state = json.loads(state_file.read_text())
+    stopped = stop_processes(set(state.get("pids", [])) | set(_ray_pids(Path(state["temp_dir"]))))
+    state_file.unlink()
+    return stopped
 
 
 def status() -> dict | None:
@@ -141,24 +149,42 @@ def status() -> dict | None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
+    from service_insight import spark_cluster
+    from service_insight.settings import get_settings
+
+    settings = get_settings()
     if args.action == "up":
-        state = up(args.nodes, args.cpus_per_node, args.port, args.object_store_mb)
-        print(f"Ray cluster up: {state['nodes']} nodes at {state['address']} (logs: {state['temp_dir']})")
-        print(f"score on it: export SI_EXECUTOR=ray SI_RAY_ADDRESS={state['address']}")
+        if not args.no_ray:
+            state = up(args.nodes, args.cpus_per_node, args.port, args.object_store_mb)
+            print(f"Ray cluster up: {state['nodes']} nodes at {state['address']} (logs: {state['temp_dir']})")
+            print(f"score on it: export SI_EXECUTOR=ray SI_RAY_ADDRESS={state['address']}")
+        if not args.no_spark:
+            spark = spark_cluster.up(settings.spark_master_port, settings.spark_thrift_port,
+                                     worker_memory=args.spark_worker_memory)
+            print(f"Spark up: master {spark['master']}, worker, Thrift SQL at {spark['thrift']} (logs: {spark['logs']})")
+            print("build the marts on it: service-insight spark build")
         return 0
     if args.action == "down":
         print(f"Ray cluster down: {down()} processes stopped")
+        print(f"Spark down: {spark_cluster.down()} processes stopped")
         return 0
     state = status()
+    spark_up = spark_cluster.running(settings.spark_thrift_port)
     print(json.dumps(state, indent=2) if state else "no Ray cluster was started from this data folder")
-    return 0 if state else 1
+    print(f"Spark Thrift server at {settings.spark_thrift_host}:{settings.spark_thrift_port}: "
+          f"{'answering' if spark_up else 'not running'}")
+    return 0 if state or spark_up else 1
 
 
 def add_cluster_parser(sub) -> None:
-    c = sub.add_parser("cluster", help="start, stop or show a local multi-node Ray cluster (SI_EXECUTOR=ray)")
+    c = sub.add_parser("cluster", help="start, stop or show a local multi-node Ray cluster (SI_EXECUTOR=ray) and a "
+                                       "Spark master, worker and Thrift server (the dbt target spark)")
     c.add_argument("action", choices=("up", "down", "status"))
-    c.add_argument("--nodes", type=int, default=2, help="nodes, the head included (default 2)")
-    c.add_argument("--cpus-per-node", type=int, default=2, help="logical CPUs each node offers (at least 2)")
-    c.add_argument("--port", type=int, default=6379, help="the head's port (SI_RAY_ADDRESS=127.0.0.1:PORT)")
-    c.add_argument("--object-store-mb", type=int, default=300, help="object store of each node, MB")
+    c.add_argument("--nodes", type=int, default=2, help="Ray nodes, the head included (default 2)")
+    c.add_argument("--cpus-per-node", type=int, default=2, help="logical CPUs each Ray node offers (at least 2)")
+    c.add_argument("--port", type=int, default=6379, help="the Ray head's port (SI_RAY_ADDRESS=127.0.0.1:PORT)")
+    c.add_argument("--object-store-mb", type=int, default=300, help="object store of each Ray node, MB")
+    c.add_argument("--no-ray", action="store_true", help="start Spark only")
+    c.add_argument("--no-spark", action="store_true", help="start Ray only")
+    c.add_argument("--spark-worker-memory", default="2g", help="memory the Spark worker offers its executors")
     c.set_defaults(func=cmd_cluster)

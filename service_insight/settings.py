@@ -196,6 +196,11 @@ class Settings:
     ray_address: str = ""
     ray_actors: int = 0
     ray_cpus_per_actor: float = 1.0
+    # The Spark engine behind the dbt target `spark` (`service-insight cluster up --spark`, warehouse/lake.py):
+    # the master's and the Thrift SQL server's ports on this machine, or the Thrift host of a real cluster.
+    spark_master_port: int = 7077
+    spark_thrift_host: str = "127.0.0.1"
+    spark_thrift_port: int = 10000
 
     @property
     def snapshot_pointer(self) -> Path:
@@ -275,6 +280,8 @@ class Settings:
         os.environ["SI_HOLIDAY_COUNTRY"] = self.holiday_country  # dbt's forecast_country var reads it
         os.environ["SI_TIMEZONE"] = self.timezone  # and business_timezone this one
         os.environ["SI_VIRTUAL_AGENT_QUEUE"] = self.virtual_agent_queue  # and virtual_agent_queue this one
+        os.environ["SI_SPARK_THRIFT_HOST"] = self.spark_thrift_host  # the dbt target `spark` (profiles.yml)
+        os.environ["SI_SPARK_THRIFT_PORT"] = str(self.spark_thrift_port)
 
 
 _OFFSET = re.compile(r"[+-](0[0-9]|1[0-4]):[0-5][0-9]")
@@ -392,6 +399,9 @@ def get_settings() -> Settings:
         ray_address=_env_get(env, "SI_RAY_ADDRESS", ""),
         ray_actors=_env_int(env, "SI_RAY_ACTORS", 0),
         ray_cpus_per_actor=_env_float(env, "SI_RAY_CPUS_PER_ACTOR", 1.0),
+        spark_master_port=_env_int(env, "SI_SPARK_MASTER_PORT", 7077),
+        spark_thrift_host=_env_get(env, "SI_SPARK_THRIFT_HOST", "127.0.0.1"),
+        spark_thrift_port=_env_int(env, "SI_SPARK_THRIFT_PORT", 10000),
     )
 
 

@@ -1,4 +1,5 @@
-"""Scoring on a real two-node Ray cluster equals scoring in the build's own process (make test-distributed).
+"""Scoring on a real two-node Ray cluster equals scoring in the build's own process, and the marts built on the
+local Spark (dbt target spark) equal those built on DuckDB (make test-distributed).
 
 The cluster is the one ``make cluster-up`` starts (a head and a worker node on loopback, each its own
 raylet and object store); ``SI_RAY_ADDRESS`` names it. Each check runs the same model on the same
@@ -128,3 +129,27 @@ def test_a_build_rescored_on_ray_writes_the_rows_the_local_build_wrote(cluster, 
     gap = max(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)).max()
               for (_, a), (_, b) in zip(local["contact_embeddings"], remote["contact_embeddings"]))
     assert gap <= TOLERANCE
+
+
+def test_the_marts_built_on_spark_equal_the_marts_built_on_duckdb(tmp_path):
+    """The dbt project on its second target: a small sample built here (DuckDB), its landed tables exported to the
+    Parquet lake, the marts built on the cluster's Spark, and every column of the core, quality, forecast-input
+    and knowledge-graph marts compared (row counts, sums, distinct values, times, list lengths)."""
+    from tests.conftest import generate_sample, materialize_all
+    from warehouse import lake, spark_build
+
+    os.environ["SI_EXECUTOR"] = "local"
+    generate_sample(tmp_path / "data", scale=400, days=21)
+    assert materialize_all().success
+    try:
+        cursor = lake.spark_connection()
+    except RuntimeError as exc:
+        pytest.fail(f"{exc} (make test-distributed starts it)")
+    done = spark_build.build()
+    assert done.tables_exported >= 20 and done.rows_exported > 0
+    assert done.suggestions >= 0
+    differences = spark_build.compare_marts(cursor=cursor)
+    assert set(differences) == set(spark_build.COMPARED_MARTS)
+    assert {mart: found for mart, found in differences.items() if found} == {}
+    cursor.execute("select count(*) from marts.fct_conversations")
+    assert cursor.fetchone()[0] > 0

@@ -2,24 +2,19 @@
     the UTC value is exact across daylight-saving changes, where local wall-clock times repeat or skip. The
     zone is passed in by the model (`var('business_timezone')` read there, so unit tests can override it). -#}
 {% macro business_to_utc(expression, zone) -%}
-    timezone('UTC', timezone('{{ zone }}', {{ expression }}))
+    {{ wall_clock_to_utc(expression, zone) }}
 {%- endmacro %}
 
-{#- Seconds of [start, end] (business-time-zone timestamps) that fall inside the queue's open hours, read from
-    a CTE of `int_calendar__open_intervals` rows named `intervals`. -#}
-{% macro business_seconds(start, end, queue, zone, intervals='open_intervals') -%}
-    (
-        select coalesce(sum(
-            epoch(least({{ business_to_utc(end, zone) }}, {{ intervals }}.closes_utc))
-            - epoch(greatest({{ business_to_utc(start, zone) }}, {{ intervals }}.opens_utc))), 0)
-        from {{ intervals }}
-        where {{ intervals }}.queue_id = coalesce({{ queue }}, '*')
-            and {{ intervals }}.opens_utc < {{ business_to_utc(end, zone) }}
-            and {{ intervals }}.closes_utc > {{ business_to_utc(start, zone) }}
-    )
+{#- Seconds of the span [from_utc, to_utc] that fall inside one open interval of a CTE of
+    `int_calendar__open_intervals` rows (`intervals`); a model joins the intervals that overlap the span and adds
+    these up. A join, not a correlated subquery per row: Spark cannot aggregate outer values in a subquery, and
+    one join over all spans is cheaper on both engines. -#}
+{% macro interval_overlap_seconds(from_utc, to_utc, intervals='open_intervals') -%}
+    ({{ epoch_seconds('least(' ~ to_utc ~ ', ' ~ intervals ~ '.closes_utc)') }}
+        - {{ epoch_seconds('greatest(' ~ from_utc ~ ', ' ~ intervals ~ '.opens_utc)') }})
 {%- endmacro %}
 
 {#- Wall-clock seconds from start to end (business-time-zone timestamps), exact across daylight-saving changes. -#}
 {% macro elapsed_seconds(start, end, zone) -%}
-    (epoch({{ business_to_utc(end, zone) }}) - epoch({{ business_to_utc(start, zone) }}))
+    ({{ epoch_seconds(business_to_utc(end, zone)) }} - {{ epoch_seconds(business_to_utc(start, zone)) }})
 {%- endmacro %}

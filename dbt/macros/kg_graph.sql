@@ -13,7 +13,7 @@
   Non-overlapping occurrences of needle in haystack (both already cased as the match needs).
 -#}
 {% macro kg_count_occurrences(haystack, needle) -%}
-((length({{ haystack }}) - length(replace({{ haystack }}, {{ needle }}, ''))) // length({{ needle }}))
+{{ int_div('length(' ~ haystack ~ ') - length(replace(' ~ haystack ~ ', ' ~ needle ~ ", ''))", 'length(' ~ needle ~ ')') }}
 {%- endmacro %}
 
 {#-
@@ -115,11 +115,7 @@ select
         {{ name or from ~ '.' ~ key }} as name,
         {{ name_zh }} as name_zh,
         {{ language }} as language,
-        json_object(
-            {%- for attribute, value in attributes.items() %}
-            '{{ attribute }}', {{ value }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        ) as attributes,
+        {{ json_object_of(attributes.items()) }} as attributes,
         {%- if one_per_key %}
         coalesce(sum({{ activity }}.mention_count), 0) as mention_count,
         min({{ activity }}.first_seen) as first_seen,
@@ -177,6 +173,6 @@ select
 {{ kg_edge(
     source_type, source_key, relation, target_type, target_key, from=from, where=where, grouped=true,
     weight='count(*)', evidence_count='count(*)', first_seen='min(started_at)', last_seen='max(started_at)',
-    evidence='arg_max(conversation_id, started_at)'
+    evidence='max_by(conversation_id, started_at)'
 ) }}
 {%- endmacro %}

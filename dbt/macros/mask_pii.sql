@@ -8,7 +8,16 @@
   `python bench/pii.py` scores it. The customer's own CRM names are masked after, by mask_names().
 -#}
 {% macro mask_pii(text_expr) -%}
+{{ return(adapter.dispatch('mask_pii', 'service_insight')(text_expr)) }}
+{%- endmacro %}
+
+{% macro default__mask_pii(text_expr) -%}
 si_mask_pii({{ text_expr }})
+{%- endmacro %}
+
+{#- On Spark the lake already holds these columns masked by the same function (warehouse/lake.py). -#}
+{% macro spark__mask_pii(text_expr) -%}
+{{ text_expr }}
 {%- endmacro %}
 
 {#-
@@ -16,7 +25,33 @@ si_mask_pii({{ text_expr }})
   (quarantine reasons): the model would take "Parquet" in "unreadable Parquet file" for a person.
 -#}
 {% macro mask_pii_rules(text_expr) -%}
+{{ return(adapter.dispatch('mask_pii_rules', 'service_insight')(text_expr)) }}
+{%- endmacro %}
+
+{% macro default__mask_pii_rules(text_expr) -%}
 si_mask_pii_rules({{ text_expr }})
+{%- endmacro %}
+
+{% macro spark__mask_pii_rules(text_expr) -%}
+{{ text_expr }}
+{%- endmacro %}
+
+{#-
+  A caller's number as a keyed hash: repeat callers can be counted, the number cannot be read back. The key
+  comes from si_pii_key(), a connection-local macro (warehouse/dbt_secrets.py), so it is never compiled into
+  SQL that dbt writes to target/ or its logs. On Spark the lake holds the hash already (warehouse/lake.py):
+  Spark never sees the key.
+-#}
+{% macro caller_number_hash(number_expr) -%}
+{{ return(adapter.dispatch('caller_number_hash', 'service_insight')(number_expr)) }}
+{%- endmacro %}
+
+{% macro default__caller_number_hash(number_expr) -%}
+sha256(si_pii_key() || {{ re_replace_all(number_expr, "'[^0-9+]'", "''") }})
+{%- endmacro %}
+
+{% macro spark__caller_number_hash(number_expr) -%}
+{{ number_expr }}
 {%- endmacro %}
 
 {#- The tokens si_mask_pii() and mask_names() write, as a regular expression (keep in step with warehouse.pii.TOKENS). -#}
@@ -26,7 +61,7 @@ si_mask_pii_rules({{ text_expr }})
 
 {#- How many PII items mask_pii() replaces in a text (for the data-quality page). -#}
 {% macro count_pii(text_expr) -%}
-(len(regexp_extract_all({{ mask_pii(text_expr) }}, '{{ pii_token_pattern() }}')))
+({{ list_size(re_extract_all(mask_pii(text_expr), "'" ~ pii_token_pattern() ~ "'")) }})
 {%- endmacro %}
 
 {#-
@@ -39,10 +74,10 @@ si_mask_pii_rules({{ text_expr }})
 {% macro _mask_one_name(expr, name_expr, min_len, latin_only) -%}
 case
   when length({{ name_expr }}) < {{ min_len }} then {{ expr }}
-  when regexp_full_match({{ name_expr }}, '[A-Za-z .''-]+')
-    then regexp_replace({{ expr }}, '(?i)\b' || regexp_escape({{ name_expr }}) || '\b', '[NAME]', 'g')
+  when {{ re_full_match(name_expr, "'[A-Za-z .''-]+'") }}
+    then {{ re_replace_all(expr, "'(?i)\\b' || " ~ re_escape(name_expr) ~ " || '\\b'", "'[NAME]'") }}
   {% if not latin_only -%}
-  else regexp_replace({{ expr }}, '(?i)' || regexp_escape({{ name_expr }}), '[NAME]', 'g')
+  else {{ re_replace_all(expr, "'(?i)' || " ~ re_escape(name_expr), "'[NAME]'") }}
   {%- else -%}
   else {{ expr }}
   {%- endif %}

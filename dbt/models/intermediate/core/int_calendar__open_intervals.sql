@@ -32,15 +32,14 @@ span as (
 days as (
     select
         cast(generated.day as date) as day,
-        isodow(generated.day) as weekday
-    from span
-    cross join range(cast(span.first_day as timestamp), cast(span.last_day + 1 as timestamp), interval 1 day)
-        as generated (day)
+        {{ iso_weekday('generated.day') }} as weekday
+    {{ from_with_days('span', 'span.first_day', 'span.last_day', 'generated', 'day') }}
 ),
 
 conversation_queues as (
-    select unnest([queue_id, final_queue_id]) as queue_id
-    from conversations
+    select queue_id from conversations
+    union all
+    select final_queue_id as queue_id from conversations
 ),
 
 known_queues as (
@@ -80,7 +79,7 @@ shifts as (
 holiday_days as (
     select
         holiday_date,
-        unnest(range(lower_window, upper_window + 1)) as offset_days
+        {{ unnest_range('lower_window', 'upper_window') }} as offset_days
     from holidays
     where kind = 'public'
         and country = upper('{{ var("forecast_country") }}')
@@ -95,9 +94,9 @@ final as (
     select
         shifts.queue_id,
         days.day,
-        {{ business_to_utc('days.day + to_minutes(shifts.open_minute)', zone) }} as opens_utc,
-        {{ business_to_utc('days.day + to_minutes(shifts.close_minute'
-            ' + case when shifts.close_minute <= shifts.open_minute then 1440 else 0 end)', zone) }} as closes_utc
+        {{ business_to_utc(add_time('days.day', 'shifts.open_minute', 'minute'), zone) }} as opens_utc,
+        {{ business_to_utc(add_time('days.day', 'shifts.close_minute'
+            ' + case when shifts.close_minute <= shifts.open_minute then 1440 else 0 end', 'minute'), zone) }} as closes_utc
     from days
     inner join shifts on shifts.weekday = days.weekday
     where days.day not in (select day from closed_days)

@@ -25,16 +25,16 @@ channel_costs as (
 ),
 
 call_per_conversation as (
-    select distinct on (conversation_id) *
+    select *
     from calls
-    order by conversation_id, started_at
+    qualify row_number() over (partition by conversation_id order by started_at, call_id) = 1
 ),
 
 survey_per_conversation as (
     -- One answer per contact: the first one the customer gave.
-    select distinct on (conversation_id) *
+    select *
     from surveys
-    order by conversation_id, responded_at, survey_id
+    qualify row_number() over (partition by conversation_id order by responded_at, survey_id) = 1
 ),
 
 turn_summary as (
@@ -93,13 +93,13 @@ flagged as (
     select
         joined.*,
         transfer_count > 0 as is_transferred,
-        coalesce(next_contact_at <= started_at + to_days({{ var('fcr_window_days') }}), false) as has_repeat_contact,
+        coalesce(next_contact_at <= {{ add_time('started_at', var('fcr_window_days'), 'day') }}, false) as has_repeat_contact,
         -- A repeat can only be ruled out once the whole window lies inside the data, and only a contact
         -- with a wrap-up code can be called resolved: an export without dispositions measures no FCR
         -- (rather than 0%).
         not is_abandoned
             and coalesce(disposition, 'unknown') <> 'unknown'  -- staging writes 'unknown' where the export had none
-            and started_at + to_days({{ var('fcr_window_days') }}) <= data_end.last_contact_at
+            and {{ add_time('started_at', var('fcr_window_days'), 'day') }} <= data_end.last_contact_at
             as is_fcr_eligible
     from joined
     cross join data_end

@@ -31,8 +31,7 @@ final as (
         turns.speaker,
         turns.ts,
         turns.text,
-        datediff('second', lag(turns.ts) over (
-            partition by turns.conversation_id order by turns.turn_index), turns.ts) as seconds_since_previous,
+        {{ seconds_between('lag(turns.ts) over ( partition by turns.conversation_id order by turns.turn_index)', 'turns.ts') }} as seconds_since_previous,
         customer_order.customer_turn_number,
         customer_order.customer_turns,
         emotions.emotion,

@@ -8,7 +8,7 @@ adjudicated as (
     -- A supervisor's decision on a conversation the reviewers disagreed on: the latest one stands.
     select
         conversation_id,
-        arg_max(intent, coalesce(labelled_at, timestamp '1970-01-01')) as intent,
+        max_by(intent, coalesce(labelled_at, timestamp '1970-01-01')) as intent,
         count(distinct annotator) as annotators
     from annotations
     where coalesce(adjudicated, false) and intent is not null

@@ -10,7 +10,7 @@ adjudicated as (
         conversation_id,
         turn_index,
         label_kind,
-        arg_max(label, coalesce(labelled_at, timestamp '1970-01-01')) as label,
+        max_by(label, coalesce(labelled_at, timestamp '1970-01-01')) as label,
         count(distinct annotator) as annotators
     from turn_labels
     where coalesce(adjudicated, false)

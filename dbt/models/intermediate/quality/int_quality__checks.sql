@@ -93,7 +93,7 @@ per_conversation as (
 
 facts as (
     select
-        c.conversation_id,
+        -- conversation_id comes with p.* (joined on it): one column of that name, as Spark requires.
         c.channel,
         c.first_response_seconds,
         coalesce(c.hold_seconds, 0) as hold_seconds,
@@ -150,7 +150,7 @@ checks as (
     -- of record or one of the three nearest by embeddings (a wrong answer is rarely among them,
     -- an uncertain intent often is).
     select conversation_id, 'correct_information', solution_turn is not null and solution_intent is not null,
-        solution_intent = intent_of_record or list_contains(coalesce(few_shot_top_intents, []), solution_intent),
+        solution_intent = intent_of_record or coalesce(array_contains(few_shot_top_intents, solution_intent), false),
         solution_turn, 'quality-act model (the solution turn) + embedding match of the answer to the knowledge base'
     from facts
     union all

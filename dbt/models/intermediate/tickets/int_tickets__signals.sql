@@ -28,7 +28,7 @@ agent_moments as (
         min(turns.ts) filter (
             where turns.act = 'ticket'
                 or (
-                    regexp_matches(turns.text, '{{ var("ticket_reference_pattern") }}')
+                    {{ re_matches('turns.text', "'" ~ var("ticket_reference_pattern") ~ "'") }}
                     and (
                         turns.act is distinct from 'solution'
                         -- Before enrichment an answer that cites a reference looks the same:
@@ -49,9 +49,9 @@ customer_moments as (
         conversation_id,
         min(ts) as first_customer_at,
         max(ts) as last_customer_at,
-        arg_max(emotion, turn_index) as last_customer_emotion,
-        arg_max(emotion_confidence, turn_index) as last_customer_emotion_confidence,
-        arg_max(text, turn_index) as last_customer_text
+        max_by(emotion, turn_index) as last_customer_emotion,
+        max_by(emotion_confidence, turn_index) as last_customer_emotion_confidence,
+        max_by(text, turn_index) as last_customer_text
     from turns
     where speaker = 'customer'
     group by conversation_id
@@ -79,7 +79,7 @@ joined as (
         agent_moments.agent_ticket_at,
         agent_moments.transfer_at,
         coalesce(
-            regexp_matches(customer_moments.last_customer_text, '(?i)({{ unresolved_regex }})'), false
+            {{ re_matches('customer_moments.last_customer_text', "'(?i)(" ~ unresolved_regex ~ ")'") }}, false
         ) as closing_says_unresolved
     from conversations
     left join customer_moments on conversations.conversation_id = customer_moments.conversation_id

@@ -66,9 +66,9 @@ emotion_paths as (
     -- The customer's emotions in order, a reading repeated on the next message written once.
     select
         conversation_id,
-        string_agg(emotion, ' > ' order by turn_index)
-            filter (where previous_emotion is distinct from emotion) as emotion_path,
-        arg_max(emotion, turn_index) as last_customer_emotion,
+        {{ ordered_text_agg('emotion', ' > ', 'turn_index', condition='previous_emotion is distinct from emotion') }}
+            as emotion_path,
+        max_by(emotion, turn_index) as last_customer_emotion,
         count(*) filter (where is_negative) as negative_customer_turns
     from customer_emotions
     group by conversation_id
@@ -78,7 +78,7 @@ first_customer_turns as (
     select
         conversation_id,
         min(turn_index) as turn_index,
-        arg_min(text, turn_index) as first_customer_message
+        min_by(text, turn_index) as first_customer_message
     from turns
     where speaker = 'customer'
     group by conversation_id
@@ -98,9 +98,9 @@ ticket_rollup as (
     select
         conversation_id,
         count(*) as ticket_count,
-        arg_min(ticket_id, created_at) as ticket_id,
-        arg_min(status, created_at) as ticket_status,
-        arg_min(priority, created_at) as ticket_priority
+        min_by(ticket_id, created_at) as ticket_id,
+        min_by(status, created_at) as ticket_status,
+        min_by(priority, created_at) as ticket_priority
     from tickets
     group by conversation_id
 ),
@@ -109,7 +109,7 @@ mentioned_products as (
     -- The catalogue products the conversation's text names (the knowledge graph's product mentions).
     select
         conversation_id,
-        string_agg(distinct product_id, ', ' order by product_id) as mentioned_products
+        {{ ordered_text_agg('product_id', ', ', 'product_id', distinct=true) }} as mentioned_products
     from product_mentions
     group by conversation_id
 ),
@@ -153,7 +153,7 @@ final as (
         scorecards.quality_score,
         scorecards.checks_passed,
         scorecards.checks_applicable,
-        array_to_string(scorecards.failed_dimensions, ', ') as failed_dimensions,
+        {{ join_list('scorecards.failed_dimensions', ', ') }} as failed_dimensions,
         ticket_rollup.ticket_id,
         coalesce(ticket_rollup.ticket_count, 0) as ticket_count,
         ticket_rollup.ticket_status,

@@ -12,7 +12,7 @@ final as (
         ended_at,
         started_date,
         hour(started_at) as started_hour,
-        isodow(started_at) as started_weekday,
+        {{ iso_weekday('started_at') }} as started_weekday,
         customer_id,
         agent_id,
         queue_id,

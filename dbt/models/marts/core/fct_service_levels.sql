@@ -30,7 +30,7 @@ data_end as (
 first_tickets as (
     select
         conversation_id,
-        arg_min(resolved_at, created_at) as ticket_resolved_at
+        min_by(resolved_at, created_at) as ticket_resolved_at
     from tickets
     group by conversation_id
 ),
@@ -47,7 +47,7 @@ contacts as (
         conversations.started_at,
         coalesce(conversations.ended_at, conversations.started_at) as ended_at,
         conversations.first_response_seconds,
-        conversations.started_at + to_seconds(conversations.first_response_seconds) as first_response_at,
+        {{ add_time('conversations.started_at', 'conversations.first_response_seconds', 'second') }} as first_response_at,
         first_tickets.conversation_id is not null as has_ticket,
         case
             when first_tickets.conversation_id is not null then first_tickets.ticket_resolved_at
@@ -73,6 +73,37 @@ chosen_targets as (
     ) = 1
 ),
 
+spans as (
+    -- The four spans of each contact timed in business hours, in UTC (a null end: no span, no seconds).
+    {%- for span, end in [('first_response', 'contacts.first_response_at'), ('elapsed', 'contacts.ended_at'),
+                          ('resolution', 'contacts.resolved_at'), ('open', 'data_end.data_as_of')] %}
+    select
+        contacts.conversation_id,
+        '{{ span }}' as span,
+        coalesce(contacts.queue_id, '*') as queue_id,
+        {{ business_to_utc('contacts.started_at', zone) }} as from_utc,
+        {{ business_to_utc(end, zone) }} as to_utc
+    from contacts
+    cross join data_end
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+),
+
+business as (
+    select
+        spans.conversation_id,
+        {%- for span in ['first_response', 'elapsed', 'resolution', 'open'] %}
+        sum(case when spans.span = '{{ span }}' then {{ interval_overlap_seconds('spans.from_utc', 'spans.to_utc') }} end)
+            as {{ span }}_business_seconds{{ ',' if not loop.last }}
+        {%- endfor %}
+    from spans
+    inner join open_intervals
+        on open_intervals.queue_id = spans.queue_id
+        and open_intervals.opens_utc < spans.to_utc
+        and open_intervals.closes_utc > spans.from_utc
+    group by spans.conversation_id
+),
+
 timed as (
     select
         contacts.*,
@@ -80,16 +111,12 @@ timed as (
         {{ elapsed_seconds('contacts.started_at', 'contacts.ended_at', zone) }} as elapsed_seconds,
         {{ elapsed_seconds('contacts.started_at', 'contacts.resolved_at', zone) }} as resolution_seconds,
         {{ elapsed_seconds('contacts.started_at', 'data_end.data_as_of', zone) }} as open_seconds,
-        {{ business_seconds('contacts.started_at', 'contacts.first_response_at', 'contacts.queue_id', zone) }}
-            as first_response_business_seconds,
-        {{ business_seconds('contacts.started_at', 'contacts.ended_at', 'contacts.queue_id', zone) }}
-            as elapsed_business_seconds,
-        {{ business_seconds('contacts.started_at', 'contacts.resolved_at', 'contacts.queue_id', zone) }}
-            as resolution_business_seconds,
-        {{ business_seconds('contacts.started_at', 'data_end.data_as_of', 'contacts.queue_id', zone) }}
-            as open_business_seconds
+        {%- for span in ['first_response', 'elapsed', 'resolution', 'open'] %}
+        coalesce(business.{{ span }}_business_seconds, 0) as {{ span }}_business_seconds{{ ',' if not loop.last }}
+        {%- endfor %}
     from contacts
     cross join data_end
+    left join business on business.conversation_id = contacts.conversation_id
 ),
 
 met as (

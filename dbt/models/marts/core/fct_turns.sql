@@ -18,7 +18,7 @@ final as (
         turns.turn_index,
         turns.speaker,
         turns.ts,
-        datediff('second', conversations.started_at, turns.ts) as seconds_from_start,
+        {{ seconds_between('conversations.started_at', 'turns.ts') }} as seconds_from_start,
         conversations.channel,
         turns.text,
         turns.text_length,

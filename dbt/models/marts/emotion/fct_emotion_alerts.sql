@@ -57,7 +57,7 @@ final as (
         alert.emotion,
         round(alert.emotion_confidence, 4) as confidence,
         alert.previous_emotion,
-        datediff('second', conversations.started_at, alert.ts) as seconds_into_conversation,
+        {{ seconds_between('conversations.started_at', 'alert.ts') }} as seconds_into_conversation,
         -- Escalation rule: anger read with high confidence, or negativity that persists into the
         -- customer's next message, goes to a supervisor; otherwise the agent is prompted.
         (

@@ -26,7 +26,7 @@ final as (
     select
         period_start,
         cast(period_start as date) as period_date,
-        hour(period_start) as period_hour,
+        cast(hour(period_start) as bigint) as period_hour,
         channel,
         queue_id,
         offered_contacts,

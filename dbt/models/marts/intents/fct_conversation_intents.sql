@@ -53,7 +53,7 @@ clusters as (
     -- neither reviews, a trained model nor a taxonomy/knowledge base names an intent.
     select
         contact_clusters.conversation_id,
-        'topic: ' || array_to_string(intent_clusters.terms, ' / ') as cluster_topic
+        'topic: ' || {{ join_list('intent_clusters.terms', ' / ') }} as cluster_topic
     from {{ source('ml', 'contact_clusters') }} as contact_clusters
     inner join model_runs
         on model_runs.task = 'embeddings' and model_runs.is_current
@@ -61,7 +61,7 @@ clusters as (
     inner join {{ source('ml', 'intent_clusters') }} as intent_clusters
         on contact_clusters.model_version = intent_clusters.model_version
         and contact_clusters.cluster_id = intent_clusters.cluster_id
-    where len(intent_clusters.terms) > 0
+    where {{ list_size('intent_clusters.terms') }} > 0
 ),
 
 path_accuracy as (

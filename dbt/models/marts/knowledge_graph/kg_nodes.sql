@@ -200,21 +200,21 @@ unioned as (
         name_zh='products.name_zh', language="'en'", attributes={
             'product_id': 'known_products.product_id', 'category': 'products.category',
             'price': 'products.price', 'in_catalogue': 'products.product_id is not null'}) }}
-    union all by name
+    union all
     {{ kg_node('product_category', from='products', key='category', activity='product_activity',
         join_on='product_id', where='products.category is not null', one_per_key=true,
         attributes={'products': 'count(*)'}) }}
-    union all by name
+    union all
     {{ kg_node('order', from='order_activity', key='order_id', activity='order_activity',
         joins=['order_summary'], attributes={
             'ordered_at': 'order_summary.ordered_at', 'lines': 'order_summary.lines',
             'units': 'order_summary.units', 'amount': 'order_summary.amount'}) }}
-    union all by name
+    union all
     {{ kg_node('intent', from='known_intents', key='intent', activity='intent_activity',
         joins=['article_intents'], name_zh='article_intents.title_zh', attributes={
             'title_en': 'article_intents.title_en', 'title_zh': 'article_intents.title_zh',
             'team_id': 'article_intents.team_id', 'has_kb_article': 'article_intents.intent is not null'}) }}
-    union all by name
+    union all
     -- Title and steps travel with the node: the published snapshot holds marts only, and the
     -- live answer view shows the article it finds.
     {{ kg_node('kb_article', from='kb_articles', key='article_id', activity='intent_activity',
@@ -223,33 +223,33 @@ unioned as (
             'article_id': 'kb_articles.article_id', 'intent': 'kb_articles.intent',
             'policy_id': 'kb_articles.policy_id', 'team_id': 'kb_articles.team_id',
             'body': 'kb_articles.body'}) }}
-    union all by name
+    union all
     {{ kg_node('policy', from='policy_names', key='policy_id', activity='policy_activity',
         name='policy_names.name_en', name_zh='policy_names.name_zh', language="'en'",
         attributes={'policy_id': 'policy_names.policy_id', 'articles': 'policy_names.articles'}) }}
-    union all by name
+    union all
     {{ kg_node('team', from='known_teams', key='team_id', activity='team_activity',
         joins=['teams', 'team_agents'], name='coalesce(teams.team_name, known_teams.team_id)',
         language="'en'", attributes={
             'team_id': 'known_teams.team_id', 'category': 'teams.category',
             'agents': 'coalesce(team_agents.agents, 0)'}) }}
-    union all by name
+    union all
     {{ kg_node('city', from='city_customers', key='city', activity='city_activity',
         name_zh="case when city_customers.main_language = 'zh' then city_customers.city end",
         language='city_customers.main_language', attributes={'customers': 'city_customers.customers'}) }}
-    union all by name
+    union all
     {{ kg_node('role', from='roles', key='role', activity='role_activity',
         name_zh='roles.name_zh', language="'en'", attributes={'people': 'roles.people'}) }}
 ),
 
 final as (
     select
-        node_id::varchar as node_id,
-        node_type::varchar as node_type,
-        name::varchar as name,
-        name_zh::varchar as name_zh,
-        language::varchar as language,
-        attributes::json as attributes,
+        node_id::string as node_id,
+        node_type::string as node_type,
+        name::string as name,
+        name_zh::string as name_zh,
+        language::string as language,
+        {{ as_json('attributes') }} as attributes,
         mention_count::bigint as mention_count,
         first_seen::timestamp as first_seen,
         last_seen::timestamp as last_seen

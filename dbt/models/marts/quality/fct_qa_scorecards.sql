@@ -17,7 +17,7 @@ final as (
         count(*) filter (where passed) as checks_passed,
         round(100.0 * count(*) filter (where passed) / nullif(count(*) filter (where applicable), 0), 1)
             as quality_score,
-        coalesce(list(dimension order by dimension) filter (where failed), []) as failed_dimensions,
+        {{ sorted_list_where('dimension', 'failed') }} as failed_dimensions,
         bool_or(failed and dimension = 'forbidden_language') as has_forbidden_language
     from checks
     group by conversation_id

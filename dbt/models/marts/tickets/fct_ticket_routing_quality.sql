@@ -29,8 +29,8 @@ contacts as (
         entry_team <> final_team as manual_misrouted,
         routed_team <> final_team as auto_disagrees,
         route_source,
-        coalesce(datediff('second', started_at, transfer_at), 0) / 60.0 as manual_minutes_to_route,
-        datediff('second', started_at, first_customer_at) / 60.0 as auto_minutes_to_route,
+        coalesce({{ seconds_between('started_at', 'transfer_at') }}, 0) / 60.0 as manual_minutes_to_route,
+        {{ seconds_between('started_at', 'first_customer_at') }} / 60.0 as auto_minutes_to_route,
         transfer_at is not null and entry_team <> final_team as corrected_by_transfer
     from routes
     where not coalesce(is_abandoned, false) and final_team is not null

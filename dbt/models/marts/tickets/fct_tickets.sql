@@ -41,7 +41,7 @@ resolutions as (
         on later.customer_id = tickets.customer_id
         and later.started_at > tickets.started_at
         and coalesce(later.ended_at, later.started_at) >= tickets.created_at
-        and later.started_at <= tickets.created_at + to_days({{ var('ticket_resolution_window_days') }})
+        and later.started_at <= {{ add_time('tickets.created_at', var('ticket_resolution_window_days'), 'day') }}
         and not later.needs_ticket
         and not coalesce(later.is_abandoned, false)
     qualify row_number() over (
@@ -52,7 +52,7 @@ resolutions as (
 timed as (
     select
         tickets.*,
-        tickets.created_at + to_hours(cast(tickets.sla_hours as bigint)) as sla_due_at,
+        {{ add_time('tickets.created_at', 'tickets.sla_hours', 'hour') }} as sla_due_at,
         resolutions.resolved_at,
         resolutions.resolved_by_conversation_id,
         data_end.as_of
@@ -88,7 +88,7 @@ final as (
         sla_due_at,
         coalesce(resolved_at, as_of) > sla_due_at as sla_breached,
         case
-            when resolved_at is null then round(datediff('second', as_of, sla_due_at) / 3600.0, 1)
+            when resolved_at is null then round(cast({{ seconds_between('as_of', 'sla_due_at') }} as double) / 3600, 1)
         end as hours_to_due,
         routed_team,
         route_source,
@@ -97,7 +97,7 @@ final as (
         final_team,
         routed_team = final_team as route_matches_final_team,
         entry_team <> final_team as was_transferred_between_teams,
-        round(datediff('second', started_at, created_at) / 60.0, 1) as minutes_contact_to_ticket,
+        round(cast({{ seconds_between('started_at', 'created_at') }} as double) / 60, 1) as minutes_contact_to_ticket,
         as_of as data_as_of
     from timed
 )

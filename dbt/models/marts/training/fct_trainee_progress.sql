@@ -13,8 +13,8 @@ per_trainee as (
         max(difficulty) filter (where is_success) as hardest_passed,
         min(session_number) filter (where at_bar) as sessions_to_bar,
         min(started_at) filter (where at_bar) as reached_bar_at,
-        arg_max(recent_success_rate, session_number) as recent_success_rate,
-        arg_max(at_bar, session_number) as at_bar_now
+        max_by(recent_success_rate, session_number) as recent_success_rate,
+        max_by(at_bar, session_number) as at_bar_now
     from {{ ref('fct_training_sessions') }}
     group by trainee
 )
@@ -31,5 +31,5 @@ select
     at_bar_now,
     reached_bar_at,
     sessions_to_bar,
-    date_diff('day', first_session_at, reached_bar_at) as days_to_bar
+    {{ days_between('first_session_at', 'reached_bar_at') }} as days_to_bar
 from per_trainee

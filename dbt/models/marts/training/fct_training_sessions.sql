@@ -6,7 +6,7 @@ sessions as (
     select
         *,
         goal_met and coalesce(policy_compliant, true) as is_success,
-        date_diff('second', started_at, ended_at) as session_seconds,
+        {{ seconds_between('started_at', 'ended_at') }} as session_seconds,
         row_number() over (partition by trainee order by started_at, session_id) as session_number
     from {{ ref('stg_raw__training_sessions') }}
 ),

@@ -38,7 +38,7 @@ recent_conversations as (
     cross join window_end
     where conversations.customer_id is not null
         and conversations.started_at
-            > window_end.as_of - to_days(cast({{ var('value_recent_days') }} as integer))
+            > {{ add_time('window_end.as_of', -(var('value_recent_days') | int), 'day') }}
 ),
 
 history as (

@@ -14,7 +14,7 @@ conversations as (
 window_bounds as (
     select
         max(started_at) as as_of,
-        max(started_at) - to_days(cast({{ var('value_recent_days') }} as integer)) as window_start
+        {{ add_time('max(started_at)', -(var('value_recent_days') | int), 'day') }} as window_start
     from conversations
 ),
 

@@ -9,7 +9,7 @@ final as (
         agent_id,
         agent_name,
         team_id,
-        string_split(coalesce(languages, ''), '|') as languages,
+        {{ split_text("coalesce(languages, '')", '|') }} as languages,
         hired_on,
         site
     from source

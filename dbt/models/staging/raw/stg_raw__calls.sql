@@ -17,12 +17,9 @@ final as (
         queue_id,
         ivr_path,
         -- The caller's number never leaves staging. A keyed hash (secret SI_PII_KEY, kept out of
-        -- the warehouse) lets analysts count repeat callers without being able to reverse it. The key
-        -- comes from si_pii_key(), a connection-local macro (warehouse/dbt_secrets.py), so it is never
-        -- compiled into SQL that dbt writes to target/ or its logs.
+        -- the warehouse) lets analysts count repeat callers without being able to reverse it.
         case
-            when nullif(trim(caller_number), '') is not null
-                then sha256(si_pii_key() || regexp_replace(caller_number, '[^0-9+]', '', 'g'))
+            when nullif(trim(caller_number), '') is not null then {{ caller_number_hash('caller_number') }}
         end as caller_key,
         started_at,
         coalesce(ring_seconds, 0) as ring_seconds,

@@ -82,7 +82,7 @@ final as (
         ts,
         text,
         length(text) as text_length,
-        len(regexp_extract_all(text, '{{ pii_token_pattern() }}')) as pii_items_masked
+        {{ list_size(re_extract_all('text', "'" ~ pii_token_pattern() ~ "'")) }} as pii_items_masked
     from masked
 )
 
