@@ -17,7 +17,7 @@ performance as (
         agent_id,
         count(*) as handled_contacts,
         avg(handle_seconds) as avg_handle_seconds,
-        avg(case when is_first_contact_resolution then 1.0 else 0.0 end) as fcr_rate,
+        avg(case when is_first_contact_resolution then 1 else 0 end) as fcr_rate,  -- integers: a double on both engines
         avg(csat) as avg_csat
     from conversations
     where agent_id is not null
