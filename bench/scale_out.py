@@ -1,6 +1,12 @@
-"""Scoring here and on a Ray cluster, side by side: texts/s of each and their ratio, same outputs.
+"""Scoring here and on a Ray cluster, and the marts on DuckDB and on Spark, side by side: rates, ratios, same outputs.
 
     make cluster-up && python bench/scale_out.py [--texts 13083] [--train 10003] [--address 127.0.0.1:6379]
+    make cluster-up && python bench/scale_out.py --marts DATA_DIR     # a folder `service-insight materialize` built
+
+With ``--marts``, the marts of the Spark target's selection (core, quality, forecast input, knowledge graph, and
+what they read) are built on the embedded DuckDB (``dbt run`` of that selection) and on the cluster's Spark
+(``service-insight spark build``: lake export, registration, seeds, the same models), timed both ways, and
+compared column by column; rows/s counts the rows of the compared marts.
 
 Trains an intent classifier (the frozen multilingual encoder + logistic regression, the candidate
 most builds keep) on Banking77's training split from ../shared/data (real customer messages), then
@@ -44,7 +50,10 @@ def main() -> int:
     parser.add_argument("--texts", type=int, default=13_083, help="distinct messages to score (at most Banking77's)")
     parser.add_argument("--train", type=int, default=10_003, help="training messages (at most Banking77's 10,003)")
     parser.add_argument("--address", default=os.environ.get("SI_RAY_ADDRESS", "127.0.0.1:6379"))
+    parser.add_argument("--marts", type=Path, help="time the marts on DuckDB and on Spark over this built data folder")
     args = parser.parse_args()
+    if args.marts:
+        return marts_both_ways(args.marts)
     if not SHARED.exists():
         print(f"Banking77 is not at {SHARED}: nothing to measure on")
         return 1
@@ -74,7 +83,41 @@ def main() -> int:
     theirs, theirs_s = _timed(there.passages, texts)
     print(f"embeddings  local {len(texts) / ours_s:8.1f} texts/s   ray {len(texts) / theirs_s:8.1f} texts/s   "
           f"ratio {ours_s / theirs_s:.2f}   max |Δv| {np.abs(ours - theirs).max():.2e}   nodes {len(last_ray_nodes)}")
-    print("marts on Spark: not built yet (see the README, Scale out)")
+    return 0
+
+
+def marts_both_ways(data_dir: Path) -> int:
+    """dbt run of the Spark target's selection on DuckDB, then the Spark build; seconds, rows/s, ratio, equality."""
+    import subprocess
+
+    import duckdb
+
+    os.environ["SI_DATA_DIR"] = str(data_dir.resolve())
+    from service_insight.settings import get_settings
+    from warehouse import spark_build
+
+    settings = get_settings()
+    settings.export_env()
+    project = spark_build.PROJECT_DIR
+    duck = [str(Path(sys.executable).with_name("dbt")), "run", "--select", *spark_build.DEFAULT_SELECTION,
+            "--project-dir", str(project), "--profiles-dir", str(project), "--target-path",
+            str(data_dir / "dbt" / "bench-target"), "--log-path", str(data_dir / "dbt" / "bench-target")]
+    started = time.perf_counter()
+    subprocess.run(duck, check=True, capture_output=True)
+    duck_s = time.perf_counter() - started
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        conversations = con.execute("select count(*) from marts.fct_conversations").fetchone()[0]
+        rows = sum(con.execute(f"select count(*) from marts.{m}").fetchone()[0] for m in spark_build.COMPARED_MARTS)
+    started = time.perf_counter()
+    done = spark_build.build()
+    spark_s = time.perf_counter() - started
+    differences = spark_build.compare_marts()
+    differing = {m: f for m, f in differences.items() if f}
+    print(f"marts of {conversations:,} conversations ({rows:,} rows in the {len(differences)} compared marts)")
+    print(f"duckdb  {duck_s:7.1f} s  {rows / duck_s:9.0f} rows/s   (dbt run of the selection)")
+    print(f"spark   {spark_s:7.1f} s  {rows / spark_s:9.0f} rows/s   ratio {duck_s / spark_s:.2f}   steps: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in done.seconds.items()))
+    print("every compared mart equal on both engines" if not differing else f"differing marts: {differing}")
     return 0
 
 
