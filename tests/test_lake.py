@@ -90,3 +90,11 @@ def test_without_a_spark_server_the_commands_say_how_to_start_one(tmp_path):
         port = s.getsockname()[1]
     with pytest.raises(RuntimeError, match="make cluster-up"):
         lake.spark_connection("127.0.0.1", port)
+
+
+def test_exporting_before_any_build_says_to_build_first(tmp_path):
+    from warehouse import lake
+
+    point_settings_at(tmp_path / "data")
+    with pytest.raises(RuntimeError, match="build it first"):
+        lake.export()

@@ -61,7 +61,11 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     from service_insight.settings import get_settings
     from warehouse.dbt_secrets import define_key_macro, register_mask_function
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as exc:  # no file yet, or a build holds the writer's lock
+        raise RuntimeError(f"cannot read the warehouse {warehouse} ({exc}): build it first (make materialize), or "
+                           "wait for the running build to finish") from exc
     define_key_macro(con, get_settings().pii_key())
     register_mask_function(con)
     return con
