@@ -153,3 +153,49 @@ def test_the_marts_built_on_spark_equal_the_marts_built_on_duckdb(tmp_path):
     assert {mart: found for mart, found in differences.items() if found} == {}
     cursor.execute("select count(*) from marts.fct_conversations")
     assert cursor.fetchone()[0] > 0
+
+
+def test_a_scoring_worker_killed_mid_run_is_replaced_and_nothing_is_lost_or_doubled(cluster, tmp_path):
+    """SIGKILL one scoring actor while it reads a chunk: Ray restarts it and retries the chunk; the run finishes
+    with one row per text, the same labels and scores as the local read."""
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    from ml.executor import predict_texts
+    from ml.text_models import SelectionConfig, train_best
+    from tests.test_text_models import _texts
+
+    texts, labels = _texts(30, 3)
+    model = tmp_path / "encoder_lr"
+    train_best(texts, labels, model, SelectionConfig(candidates=("encoder_lr",)))
+    queries = [f"{text} ({i})" for i, text in enumerate(_many_texts(2400, 6))]  # all distinct: every row is work
+    local = predict_texts(model, queries, "cpu", "local")
+    killed: list[int] = []
+
+    def kill_a_working_actor() -> None:
+        deadline = time.time() + 240
+        while time.time() < deadline and not killed:
+            for proc in psutil.process_iter(["pid", "cmdline"]):
+                cmdline = " ".join(proc.info.get("cmdline") or [])
+                if cmdline.startswith("ray::MapWorker(MapBatches(_Chunked)).submit"):
+                    time.sleep(1.0)  # well into its chunk
+                    try:
+                        proc.send_signal(signal.SIGKILL)
+                        killed.append(proc.info["pid"])
+                    except psutil.NoSuchProcess:
+                        continue
+                    return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_a_working_actor, daemon=True)
+    killer.start()
+    remote = predict_texts(model, queries, "cpu", "ray")
+    killer.join(timeout=5)
+    assert killed, "no scoring actor was seen working: nothing was killed"
+    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
+    assert len(remote[0]) == len(queries)
+    assert remote[0] == local[0]
+    assert np.abs(remote[2] - local[2]).max() <= TOLERANCE
