@@ -79,18 +79,53 @@ def test_embeddings_read_on_ray_equal_the_local_encoder(cluster):
     assert remote.passages([]).shape == (0, local.dim)
 
 
-def test_a_build_rescored_on_ray_writes_the_rows_the_local_build_wrote(cluster, tmp_path):
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    """One small sample built here (embedded DuckDB, local scoring), shared by the Spark check and then the Ray
+    rescoring check (which rewrites the scored tables: it runs after)."""
+    from tests.conftest import generate_sample, materialize_all, point_settings_at
+
+    os.environ["SI_EXECUTOR"] = "local"
+    data_dir = tmp_path_factory.mktemp("distributed") / "data"
+    generate_sample(data_dir, scale=300, days=14)
+    assert materialize_all().success
+    yield data_dir
+    point_settings_at(data_dir)
+
+
+def test_the_marts_built_on_spark_equal_the_marts_built_on_duckdb(small_build):
+    """The dbt project on its second target: a small sample built here (DuckDB), its landed tables exported to the
+    Parquet lake, the marts built on the cluster's Spark, and every column of the core, quality, forecast-input
+    and knowledge-graph marts compared (row counts, sums, distinct values, times, list lengths)."""
+    from tests.conftest import point_settings_at
+    from warehouse import lake, spark_build
+
+    os.environ["SI_EXECUTOR"] = "local"
+    point_settings_at(small_build)
+    try:
+        cursor = lake.spark_connection()
+    except RuntimeError as exc:
+        pytest.fail(f"{exc} (make test-distributed starts it)")
+    done = spark_build.build()
+    assert done.tables_exported >= 20 and done.rows_exported > 0
+    assert done.suggestions >= 0
+    differences = spark_build.compare_marts(cursor=cursor)
+    assert set(differences) == set(spark_build.COMPARED_MARTS)
+    assert {mart: found for mart, found in differences.items() if found} == {}
+    cursor.execute("select count(*) from marts.fct_conversations")
+    assert cursor.fetchone()[0] > 0
+
+
+def test_a_build_rescored_on_ray_writes_the_rows_the_local_build_wrote(cluster, small_build, tmp_path):
     """The real path: a small sample built here, then its scoring assets re-run with SI_EXECUTOR=ray."""
     import duckdb
     from dagster import AssetKey, DagsterInstance, materialize
 
     from orchestration.definitions import ALL_ASSETS, build_resources
     from service_insight.settings import get_settings
-    from tests.conftest import generate_sample, materialize_all
+    from tests.conftest import point_settings_at
 
-    os.environ["SI_EXECUTOR"] = "local"
-    generate_sample(tmp_path / "data", scale=300, days=14)
-    assert materialize_all().success
+    point_settings_at(small_build)
     warehouse = get_settings().warehouse_path
     tables = {"intent_predictions": ("conversation_id", "intent", "confidence"),
               "turn_emotions": ("conversation_id", "turn_index", "emotion", "confidence"),
@@ -129,30 +164,6 @@ def test_a_build_rescored_on_ray_writes_the_rows_the_local_build_wrote(cluster, 
     gap = max(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)).max()
               for (_, a), (_, b) in zip(local["contact_embeddings"], remote["contact_embeddings"]))
     assert gap <= TOLERANCE
-
-
-def test_the_marts_built_on_spark_equal_the_marts_built_on_duckdb(tmp_path):
-    """The dbt project on its second target: a small sample built here (DuckDB), its landed tables exported to the
-    Parquet lake, the marts built on the cluster's Spark, and every column of the core, quality, forecast-input
-    and knowledge-graph marts compared (row counts, sums, distinct values, times, list lengths)."""
-    from tests.conftest import generate_sample, materialize_all
-    from warehouse import lake, spark_build
-
-    os.environ["SI_EXECUTOR"] = "local"
-    generate_sample(tmp_path / "data", scale=400, days=21)
-    assert materialize_all().success
-    try:
-        cursor = lake.spark_connection()
-    except RuntimeError as exc:
-        pytest.fail(f"{exc} (make test-distributed starts it)")
-    done = spark_build.build()
-    assert done.tables_exported >= 20 and done.rows_exported > 0
-    assert done.suggestions >= 0
-    differences = spark_build.compare_marts(cursor=cursor)
-    assert set(differences) == set(spark_build.COMPARED_MARTS)
-    assert {mart: found for mart, found in differences.items() if found} == {}
-    cursor.execute("select count(*) from marts.fct_conversations")
-    assert cursor.fetchone()[0] > 0
 
 
 def test_a_scoring_worker_killed_mid_run_is_replaced_and_nothing_is_lost_or_doubled(cluster, tmp_path):
