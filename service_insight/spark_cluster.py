@@ -108,13 +108,20 @@ def up(master_port: int, thrift_port: int, worker_cores: int = 2, worker_memory:
 
 
 def _pids() -> list[int]:
+    """The processes this folder's pid files name that are still Spark daemons (a pid file left from before a
+    reboot may name an unrelated process by now: that one is never stopped)."""
+    import psutil
+
     pid_dir = spark_dir() / "pids"
     pids = []
     for f in sorted(pid_dir.glob("*.pid")) if pid_dir.exists() else []:
         try:
-            pids.append(int(f.read_text().strip()))
-        except ValueError:
+            pid = int(f.read_text().strip())
+            cmdline = " ".join(psutil.Process(pid).cmdline())
+        except (ValueError, psutil.NoSuchProcess, psutil.AccessDenied):
             continue
+        if "org.apache.spark" in cmdline:
+            pids.append(pid)
     return pids
 
 

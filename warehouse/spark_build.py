@@ -152,46 +152,45 @@ def build(selection: tuple[str, ...] = DEFAULT_SELECTION) -> SparkBuild:
 
 # The marts compared between the two targets (tests/test_distributed.py, bench/scale_out.py): the core marts, the
 # quality marts, the forecasts' input and the knowledge graph.
-COMPARED_MARTS = ("fct_conversations", "fct_turns", "fct_kpi_daily", "fct_calls", "fct_service_levels",
+COMPARED_MARTS = ("fct_conversations", "fct_turns", "fct_tickets", "fct_kpi_daily", "fct_calls", "fct_service_levels",
                   "fct_survey_answers", "fct_conversation_summary", "dim_agents", "dim_customers", "fct_qa_checks",
                   "fct_qa_scorecards", "fct_offered_contacts_hourly", "kg_nodes", "kg_edges")
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "UBIGINT", "UINTEGER")
+_FLOATING = ("FLOAT", "DOUBLE", "DECIMAL", "REAL")
 
 
-def _aggregates(columns: list[tuple[str, str]], engine: str) -> list[tuple[str, str]]:
-    """(label, SQL aggregate) per column, spelled for the engine, equal in value on both."""
-    out = [("rows", "count(*)")]
-    for name, dtype in columns:
-        col = f"`{name}`" if engine == "spark" else f'"{name}"'
-        base = dtype.split("(")[0].upper()
-        out.append((f"{name}:non_null", f"count({col})"))
-        if base in _NUMERIC:
-            out.append((f"{name}:sum", f"sum(cast({col} as double))"))
-        elif base == "BOOLEAN":
-            out.append((f"{name}:true", f"count_if({col})"))
-        elif base in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"):
-            ts = f"cast({col} as timestamp)"
-            epoch = f"unix_micros({ts})" if engine == "spark" else f"epoch_us({ts})"
-            out.append((f"{name}:min", f"min({epoch})"))
-            out.append((f"{name}:max", f"max({epoch})"))
-            out.append((f"{name}:sum_days", f"sum(cast(floor({epoch} / 86400000000) as bigint))"))
-        elif base.endswith("[]"):
-            size = f"size({col})" if engine == "spark" else f"len({col})"
-            out.append((f"{name}:elements", f"sum({size})"))
-        else:  # text and JSON (text on Spark)
-            out.append((f"{name}:distinct", f"count(distinct cast({col} as string))"))
-            out.append((f"{name}:chars", f"sum(length(cast({col} as string)))"))
-    return out
+def _column_sql(name: str, dtype: str, engine: str) -> str:
+    """A column as a value both engines return alike: times as microseconds since 1970, lists and JSON as text."""
+    col = f"`{name}`" if engine == "spark" else f'"{name}"'
+    base = dtype.split("(")[0].upper()
+    if base in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        ts = f"cast({col} as timestamp)"
+        return f"unix_micros({ts})" if engine == "spark" else f"epoch_us({ts})"
+    if base.endswith("[]"):
+        return (f"array_join({col}, '\u001f')" if engine == "spark"
+                else f"array_to_string({col}, chr(31))")
+    if base in _FLOATING:
+        return f"cast({col} as double)"
+    if base in ("JSON",):
+        return f"cast({col} as string)"
+    return col
+
+
+def _fetch_rows(cursor_or_con, sql: str) -> list[tuple]:
+    cursor_or_con.execute(sql)
+    return [tuple(row) for row in cursor_or_con.fetchall()]
 
 
 def compare_marts(marts: tuple[str, ...] = COMPARED_MARTS, warehouse: Path | None = None, cursor=None,
-                  tolerance: float = 1e-6) -> dict[str, list[str]]:
-    """Row counts and per-column aggregates of each mart on DuckDB and on Spark; returns the differences per mart.
+                  tolerance: float = 1e-9) -> dict[str, list[str]]:
+    """Every row of each mart on DuckDB against Spark; returns the differences per mart (empty: equal).
 
-    Every column is read: numbers by their sum, texts by distinct values and total length, flags by how many are
-    true, times by their earliest, latest and the sum of their days, lists by their total length. Sums of
-    floating-point values agree within ``tolerance`` (relative): the engines add in different orders.
+    Rows are matched after sorting on their exact columns (texts, numbers that are not floating, flags, times,
+    lists), then compared value by value: exact, except floating-point values, equal within ``tolerance``
+    (relative, the engines add in different orders). JSON texts are compared as parsed objects.
     """
+    import json as _json
+    import math
+
     import duckdb
 
     from service_insight.settings import get_settings
@@ -205,20 +204,33 @@ def compare_marts(marts: tuple[str, ...] = COMPARED_MARTS, warehouse: Path | Non
             columns = con.execute("select column_name, data_type from information_schema.columns where "
                                   "table_schema = 'marts' and table_name = ? order by ordinal_position",
                                   [mart]).fetchall()
-            duck_aggs = _aggregates(columns, "duckdb")
-            spark_aggs = _aggregates(columns, "spark")
-            ours = con.execute(f"select {', '.join(a for _, a in duck_aggs)} from marts.{mart}").fetchone()
-            cursor.execute(f"select {', '.join(a for _, a in spark_aggs)} from marts.{mart}")
-            theirs = cursor.fetchone()
+            floating = [i for i, (_, t) in enumerate(columns) if t.split("(")[0].upper() in _FLOATING]
+            json_cols = [i for i, (_, t) in enumerate(columns) if t.upper() == "JSON"]
+            exact = [i for i in range(len(columns)) if i not in floating]
+
+            def key(row):
+                return tuple((row[i] is None, str(row[i])) for i in exact)
+
+            ours = sorted(_fetch_rows(con, f"select {', '.join(_column_sql(n, t, 'duckdb') for n, t in columns)} "
+                                           f"from marts.{mart}"), key=key)
+            theirs = sorted(_fetch_rows(cursor, f"select {', '.join(_column_sql(n, t, 'spark') for n, t in columns)} "
+                                                f"from marts.{mart}"), key=key)
             found = []
-            for (label, _), a, b in zip(duck_aggs, ours, theirs):
-                if a is None or b is None:
-                    same = a is None and b is None or (a in (0, None) and b in (0, None))
-                else:
-                    a, b = float(a), float(b)
-                    same = abs(a - b) <= tolerance * max(1.0, abs(a), abs(b))
-                if not same:
-                    found.append(f"{label}: duckdb {a} spark {b}")
+            if len(ours) != len(theirs):
+                found.append(f"rows: duckdb {len(ours)} spark {len(theirs)}")
+            for a, b in zip(ours, theirs):
+                for i, (name, _) in enumerate(columns):
+                    x, y = a[i], b[i]
+                    if i in json_cols and x is not None and y is not None:
+                        same = _json.loads(x) == _json.loads(y)
+                    elif i in floating and x is not None and y is not None:
+                        same = math.isclose(float(x), float(y), rel_tol=tolerance, abs_tol=tolerance)
+                    else:
+                        same = x == y
+                    if not same:
+                        found.append(f"{name}: duckdb {x!r} spark {y!r} (row {a[:2]})")
+                if len(found) >= 20:
+                    break
             differences[mart] = found
     finally:
         con.close()
@@ -237,8 +249,8 @@ def cmd_spark(args) -> int:
             if not args.compare:
                 return 0
         differences = compare_marts()
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - Thrift, dbt and DuckDB errors alike: one line, not a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     bad = {mart: found for mart, found in differences.items() if found}
     for mart, found in differences.items():

@@ -262,3 +262,9 @@ nullif(array_join(transform(sort_array(collect_list(named_struct('k', {{ order_b
     {%- if condition %} filter (where {{ condition }}){% endif %}), x -> x.v), '{{ separator }}'), '')
 {%- endif -%}
 {%- endmacro %}
+
+{#- A number rounded to `digits` places, halves away from zero, as a double. Through a decimal on both engines:
+    a double such as 6.35 is stored as 6.34999..., which DuckDB rounds down and Spark up. -#}
+{% macro round_half_up(number_expr, digits) -%}
+cast(round(cast({{ number_expr }} as decimal(38, 9)), {{ digits }}) as double)
+{%- endmacro %}

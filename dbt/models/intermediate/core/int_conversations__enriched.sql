@@ -27,14 +27,14 @@ channel_costs as (
 call_per_conversation as (
     select *
     from calls
-    qualify row_number() over (partition by conversation_id order by started_at, call_id) = 1
+    qualify row_number() over (partition by conversation_id order by started_at nulls last, call_id) = 1
 ),
 
 survey_per_conversation as (
     -- One answer per contact: the first one the customer gave.
     select *
     from surveys
-    qualify row_number() over (partition by conversation_id order by responded_at, survey_id) = 1
+    qualify row_number() over (partition by conversation_id order by responded_at nulls last, survey_id) = 1
 ),
 
 turn_summary as (
@@ -111,7 +111,7 @@ final as (
         is_fcr_eligible and disposition = 'resolved' and not has_repeat_contact as is_first_contact_resolution,
         case
             when is_abandoned then 0.0
-            else coalesce(fixed_cost_per_contact, 0) + coalesce(handle_seconds, 0) / 60.0 * coalesce(cost_per_handle_minute, 0)
+            else coalesce(fixed_cost_per_contact, 0) + cast(coalesce(handle_seconds, 0) as double) / 60 * coalesce(cost_per_handle_minute, 0)
         end as contact_cost
     from flagged
 )

@@ -84,13 +84,31 @@ first_customer_turns as (
     group by conversation_id
 ),
 
-languages as (
-    -- The language most of the customer's messages are in (else any message's, else the customer's profile).
+language_counts as (
     select
         conversation_id,
-        mode(source_language) filter (where speaker = 'customer' and source_language <> 'und') as customer_language,
-        mode(source_language) filter (where source_language <> 'und') as any_language
+        source_language,
+        count(*) filter (where speaker = 'customer') as customer_messages,
+        count(*) as messages
     from translations
+    where source_language <> 'und'
+    group by conversation_id, source_language
+),
+
+languages as (
+    -- The language most of the customer's messages are in (else any message's, else the customer's profile);
+    -- a tie goes to the first code in alphabetical order, so every build and engine picks the same one.
+    select
+        conversation_id,
+        max_by(case when customer_messages > 0 then source_language end,
+            case when customer_messages > 0 then customer_messages * 1000 - rank_in_alphabet end) as customer_language,
+        max_by(source_language, messages * 1000 - rank_in_alphabet) as any_language
+    from (
+        select
+            *,
+            row_number() over (partition by conversation_id order by source_language) as rank_in_alphabet
+        from language_counts
+    ) as ranked
     group by conversation_id
 ),
 

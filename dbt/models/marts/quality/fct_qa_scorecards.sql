@@ -15,7 +15,7 @@ final as (
         count(*) filter (where not measured) as checks_unmeasured,
         count(*) filter (where applicable) as checks_applicable,
         count(*) filter (where passed) as checks_passed,
-        round(100.0 * count(*) filter (where passed) / nullif(count(*) filter (where applicable), 0), 1)
+        {{ round_half_up('100.0 * count(*) filter (where passed) / nullif(count(*) filter (where applicable), 0)', 1) }}
             as quality_score,
         {{ sorted_list_where('dimension', 'failed') }} as failed_dimensions,
         bool_or(failed and dimension = 'forbidden_language') as has_forbidden_language

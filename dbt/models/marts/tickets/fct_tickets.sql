@@ -88,7 +88,7 @@ final as (
         sla_due_at,
         coalesce(resolved_at, as_of) > sla_due_at as sla_breached,
         case
-            when resolved_at is null then round(cast({{ seconds_between('as_of', 'sla_due_at') }} as double) / 3600, 1)
+            when resolved_at is null then {{ round_half_up('cast(' ~ seconds_between('as_of', 'sla_due_at') ~ ' as double) / 3600', 1) }}
         end as hours_to_due,
         routed_team,
         route_source,
@@ -97,7 +97,7 @@ final as (
         final_team,
         routed_team = final_team as route_matches_final_team,
         entry_team <> final_team as was_transferred_between_teams,
-        round(cast({{ seconds_between('started_at', 'created_at') }} as double) / 60, 1) as minutes_contact_to_ticket,
+        {{ round_half_up('cast(' ~ seconds_between('started_at', 'created_at') ~ ' as double) / 60', 1) }} as minutes_contact_to_ticket,
         as_of as data_as_of
     from timed
 )
