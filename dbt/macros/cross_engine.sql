@@ -17,7 +17,9 @@ string_split({{ text_expr }}, '{{ separator }}')
 split({{ text_expr }}, '\Q{{ separator }}\E')
 {%- endmacro %}
 
-{#- Does the regular expression match anywhere in the text / match the whole text? -#}
+{#- Does the regular expression match anywhere in the text / match the whole text? On Spark (Java regexes) `(?u)`
+    makes `(?i)` fold case beyond ASCII as RE2 does, and `\z` is the end of the text (`$` also matches before a
+    final newline there). -#}
 {% macro re_matches(text_expr, pattern_expr) -%}
 {{ return(adapter.dispatch('re_matches', 'service_insight')(text_expr, pattern_expr)) }}
 {%- endmacro %}
@@ -25,7 +27,7 @@ split({{ text_expr }}, '\Q{{ separator }}\E')
 regexp_matches({{ text_expr }}, {{ pattern_expr }})
 {%- endmacro %}
 {% macro spark__re_matches(text_expr, pattern_expr) -%}
-regexp_like({{ text_expr }}, {{ pattern_expr }})
+regexp_like({{ text_expr }}, '(?u)' || {{ pattern_expr }})
 {%- endmacro %}
 
 {% macro re_full_match(text_expr, pattern_expr) -%}
@@ -35,7 +37,7 @@ regexp_like({{ text_expr }}, {{ pattern_expr }})
 regexp_full_match({{ text_expr }}, {{ pattern_expr }})
 {%- endmacro %}
 {% macro spark__re_full_match(text_expr, pattern_expr) -%}
-regexp_like({{ text_expr }}, '^(?:' || {{ pattern_expr }} || ')$')
+regexp_like({{ text_expr }}, '(?u)^(?:' || {{ pattern_expr }} || ')\z')
 {%- endmacro %}
 
 {#- Every match replaced (DuckDB replaces the first one unless told 'g'; Spark replaces all). -#}
@@ -46,7 +48,7 @@ regexp_like({{ text_expr }}, '^(?:' || {{ pattern_expr }} || ')$')
 regexp_replace({{ text_expr }}, {{ pattern_expr }}, {{ replacement_expr }}, 'g')
 {%- endmacro %}
 {% macro spark__re_replace_all(text_expr, pattern_expr, replacement_expr) -%}
-regexp_replace({{ text_expr }}, {{ pattern_expr }}, {{ replacement_expr }})
+regexp_replace({{ text_expr }}, '(?u)' || {{ pattern_expr }}, {{ replacement_expr }})
 {%- endmacro %}
 
 {#- A text as a regular expression that matches it literally. -#}
