@@ -108,7 +108,6 @@ def test_the_marts_built_on_spark_equal_the_marts_built_on_duckdb(small_build):
         pytest.fail(f"{exc} (make test-distributed starts it)")
     done = spark_build.build()
     assert done.tables_exported >= 20 and done.rows_exported > 0
-    assert done.suggestions >= 0
     differences = spark_build.compare_marts(cursor=cursor)
     assert set(differences) == set(spark_build.COMPARED_MARTS)
     assert {mart: found for mart, found in differences.items() if found} == {}

@@ -102,16 +102,21 @@ def export(warehouse: Path | None = None, target: Path | None = None) -> list[Ex
             # An empty table still gets a file: Spark infers the columns from it.
             con.execute(f"copy ({_select(con, schema, table)}) to '{staging}' "
                         f"(format parquet, file_size_bytes '{FILE_BYTES}', per_thread_output false)")
-            old = final.parent / f".{table}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            if final.exists():
-                final.rename(old)
-            staging.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
+            swap_in(staging, final)
             done.append(ExportedTable(schema, table, int(rows), final))
         return done
     finally:
         con.close()
+
+
+def swap_in(staging: Path, final: Path) -> None:
+    """Put a fully written folder in place of ``final`` (renames only; the old one is deleted after)."""
+    old = final.parent / f".{final.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def spark_connection(host: str | None = None, port: int | None = None):

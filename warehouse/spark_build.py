@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -107,13 +108,10 @@ def team_suggestions_on_spark(cursor) -> int:
     )
     folder = lake.lake_dir() / "derived" / PYTHON_MODEL
     writing = folder.parent / f".{PYTHON_MODEL}.writing"
-    writing.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(writing, ignore_errors=True)  # a build killed mid-write left it
+    writing.mkdir(parents=True)
     pq.write_table(pa.Table.from_pandas(out, preserve_index=False), writing / "part-0.parquet")
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
-    writing.rename(folder)
+    lake.swap_in(writing, folder)
     lake.register([lake.ExportedTable("intermediate", PYTHON_MODEL, len(out), folder)], cursor)
     return len(out)
 
@@ -188,7 +186,6 @@ def compare_marts(marts: tuple[str, ...] = COMPARED_MARTS, warehouse: Path | Non
     lists), then compared value by value: exact, except floating-point values, equal within ``tolerance``
     (relative, the engines add in different orders). JSON texts are compared as parsed objects.
     """
-    import json as _json
     import math
 
     import duckdb
@@ -222,7 +219,7 @@ def compare_marts(marts: tuple[str, ...] = COMPARED_MARTS, warehouse: Path | Non
                 for i, (name, _) in enumerate(columns):
                     x, y = a[i], b[i]
                     if i in json_cols and x is not None and y is not None:
-                        same = _json.loads(x) == _json.loads(y)
+                        same = json.loads(x) == json.loads(y)
                     elif i in floating and x is not None and y is not None:
                         same = math.isclose(float(x), float(y), rel_tol=tolerance, abs_tol=tolerance)
                     else:
